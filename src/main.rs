@@ -1,0 +1,2 @@
+//! The `stackc` binary.
+fn main() {}
