@@ -88,7 +88,9 @@ pub fn missing_schema(
             .map(|(_, c)| c.as_str())
             .collect();
         if have.is_empty() {
-            problems.push(format!("table {table} does not exist (or is not visible to this role)"));
+            problems.push(format!(
+                "table {table} does not exist (or is not visible to this role)"
+            ));
             continue;
         }
         let missing: Vec<&str> = cols.iter().copied().filter(|c| !have.contains(c)).collect();
@@ -172,12 +174,8 @@ impl Db {
         });
         check_schema(&client, &s.events_table, &s.cursor_table).await?;
         let insert = client.prepare(&insert_sql(&s.events_table)).await?;
-        let upsert_cursor = client
-            .prepare(&cursor_upsert_sql(&s.cursor_table))
-            .await?;
-        let select_cursor = client
-            .prepare(&cursor_select_sql(&s.cursor_table))
-            .await?;
+        let upsert_cursor = client.prepare(&cursor_upsert_sql(&s.cursor_table)).await?;
+        let select_cursor = client.prepare(&cursor_select_sql(&s.cursor_table)).await?;
         Ok(Self {
             client,
             insert,
@@ -335,7 +333,11 @@ mod tests {
             vec!["table cur does not exist (or is not visible to this role)"]
         );
         found.retain(|(_, c)| c != "labels" && c != "ts_ns");
-        found.extend(CURSOR_COLUMNS.iter().map(|c| ("cur".to_owned(), (*c).to_owned())));
+        found.extend(
+            CURSOR_COLUMNS
+                .iter()
+                .map(|c| ("cur".to_owned(), (*c).to_owned())),
+        );
         assert_eq!(
             missing_schema(&found, "ev", "cur"),
             vec!["table ev lacks column(s) ts_ns, labels"]

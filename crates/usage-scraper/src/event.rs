@@ -199,7 +199,10 @@ mod tests {
             (r#"{"usage": false, "event": "x"}"#, Malformed::UsageNotTrue),
             (r#"{"usage": "yes", "event": "x"}"#, Malformed::UsageNotTrue),
             (r#"{"usage": 1, "event": "x"}"#, Malformed::UsageNotTrue),
-            (r#"{"event": "x", "msg": "\"usage\": true"}"#, Malformed::UsageNotTrue),
+            (
+                r#"{"event": "x", "msg": "\"usage\": true"}"#,
+                Malformed::UsageNotTrue,
+            ),
             (r#"{"usage": true}"#, Malformed::MissingEvent),
             (r#"{"usage": true, "event": 3}"#, Malformed::MissingEvent),
             (r#"{"usage": true, "event": ""}"#, Malformed::MissingEvent),

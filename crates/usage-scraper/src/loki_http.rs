@@ -93,16 +93,24 @@ impl LokiClient {
         let status = resp.status();
         self.metrics.loki_request(status.as_str());
         let body = resp.bytes().await.map_err(|e| {
-            LokiError::Transient(format!("reading the body (HTTP {status}): {}", error_chain(&e)))
+            LokiError::Transient(format!(
+                "reading the body (HTTP {status}): {}",
+                error_chain(&e)
+            ))
         })?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned();
             let code = status.as_u16();
-            return Err(if status.is_client_error() && code != 408 && code != 429 && code != 499 {
-                LokiError::Config { status: code, body: text }
-            } else {
-                LokiError::Transient(format!("HTTP {status}: {}", text.trim()))
-            });
+            return Err(
+                if status.is_client_error() && code != 408 && code != 429 && code != 499 {
+                    LokiError::Config {
+                        status: code,
+                        body: text,
+                    }
+                } else {
+                    LokiError::Transient(format!("HTTP {status}: {}", text.trim()))
+                },
+            );
         }
         loki::parse_response(&body).map_err(|e| LokiError::Transient(format!("{e:#}")))
     }

@@ -84,7 +84,11 @@ impl Metrics {
             self.malformed.clone(),
         );
         r.register("polls", "Poll cycles started", self.polls.clone());
-        r.register("poll_failures", "Poll cycles that failed", self.poll_failures.clone());
+        r.register(
+            "poll_failures",
+            "Poll cycles that failed",
+            self.poll_failures.clone(),
+        );
         r.register("errors", "Errors by kind", self.errors.clone());
         r.register(
             "loki_requests",

@@ -216,7 +216,10 @@ mod tests {
     fn parses_the_golden_file() {
         let s = Settings::parse(GOLDEN, no_env).unwrap();
         assert_eq!(s.loki.url, "http://loki:3100");
-        assert_eq!(s.loki.query, r#"{compose_project="demo"} |~ "\"usage\"\\s*:\\s*true""#);
+        assert_eq!(
+            s.loki.query,
+            r#"{compose_project="demo"} |~ "\"usage\"\\s*:\\s*true""#
+        );
         assert_eq!(s.loki.page_limit, 1000);
         assert_eq!(s.loki.timeout, Duration::from_secs(30));
         assert_eq!(s.poll.interval, Duration::from_secs(60));

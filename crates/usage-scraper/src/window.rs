@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn first_run_backfills_later_runs_look_back() {
         assert_eq!(cycle_range(None, 10_000, 120, 5, 3600), Some((6400, 9995)));
-        assert_eq!(cycle_range(Some(9000), 10_000, 120, 5, 3600), Some((8880, 9995)));
+        assert_eq!(
+            cycle_range(Some(9000), 10_000, 120, 5, 3600),
+            Some((8880, 9995))
+        );
         // The cursor can be ahead of now - settle - lookback only by clock skew: nothing to do.
         assert_eq!(cycle_range(Some(20_000), 10_000, 120, 5, 3600), None);
     }

@@ -1,0 +1,194 @@
+//! Shared test support: a fake Loki, a throwaway PostgreSQL, and a harness wiring a scraper
+//! between them with a manual clock. Not every test binary uses every helper.
+#![allow(dead_code)]
+
+pub(crate) mod fake_loki;
+pub(crate) mod pg;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use usage_scraper::clock::{Clock, ManualClock};
+use usage_scraper::metrics::Metrics;
+use usage_scraper::{Options, RetryPolicy, Scraper, Settings};
+
+use fake_loki::{FakeLoki, Labels};
+use pg::Cluster;
+
+/// The golden settings file stackc renders.
+pub(crate) fn golden_settings_text() -> String {
+    std::fs::read_to_string(pg::repo_root().join("golden/demo/usage-scraper/scraper.toml"))
+        .expect("golden scraper.toml")
+}
+
+/// The LogQL of the golden settings.
+pub(crate) fn golden_query() -> String {
+    Settings::parse(&golden_settings_text(), |_| None)
+        .unwrap()
+        .loki
+        .query
+}
+
+/// 2027-01-15T08:00:00Z in ns: the simulated "now" of most tests.
+pub(crate) const T0: i64 = 1_800_000_000_000_000_000;
+pub(crate) const SEC: i64 = 1_000_000_000;
+
+/// Stream labels like Alloy's for a compose service.
+pub(crate) fn stream(service: &str) -> Labels {
+    fake_loki::labels(&[
+        ("compose_project", "demo"),
+        ("compose_service", service),
+        ("service_name", service),
+    ])
+}
+
+/// A valid usage line number `i`.
+pub(crate) fn usage_line(i: usize) -> String {
+    format!(
+        r#"{{"level":"info","usage":true,"event":"e{}","user":"u-{}","n":{i},"trace_id":"{:032x}"}}"#,
+        i % 7,
+        i % 13,
+        i
+    )
+}
+
+/// One expected row: (ts_ns, app, line).
+pub(crate) type Row = (i64, String, String);
+
+/// A scraper wired to a fake Loki and a fresh database.
+pub(crate) struct Harness {
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) db: String,
+    pub(crate) loki: FakeLoki,
+    pub(crate) clock: ManualClock,
+    pub(crate) settings: Settings,
+    pub(crate) opts: Options,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Fast retries for tests.
+pub(crate) fn fast_retry(max_times: usize) -> RetryPolicy {
+    RetryPolicy {
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_times,
+    }
+}
+
+impl Harness {
+    /// `None` when PostgreSQL is not installed (and not required).
+    pub(crate) async fn new(tag: &str) -> Option<Self> {
+        let cluster = pg::cluster()?;
+        let db = cluster.new_db(tag);
+        Some(Self::with_db(cluster, db).await)
+    }
+
+    pub(crate) async fn with_db(cluster: Arc<Cluster>, db: String) -> Self {
+        let clock = ManualClock::new(T0);
+        let c2 = clock.clone();
+        let loki = FakeLoki::start(move || c2.now_ns()).await;
+        loki.expect_query(&golden_query());
+        let env = [
+            ("USAGE_SCRAPER_LOKI_URL", loki.url()),
+            ("USAGE_SCRAPER_LOKI_TIMEOUT", "1s".to_owned()),
+            ("USAGE_SCRAPER_POSTGRES_HOST", "127.0.0.1".to_owned()),
+            ("USAGE_SCRAPER_POSTGRES_PORT", cluster.port.to_string()),
+            ("USAGE_SCRAPER_POSTGRES_DATABASE", db.clone()),
+            ("USAGE_SCRAPER_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
+        ];
+        let settings = Settings::parse(&golden_settings_text(), |k| {
+            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        Self {
+            cluster,
+            db,
+            loki,
+            clock,
+            settings,
+            opts: Options {
+                retry: fast_retry(6),
+                ..Options::default()
+            },
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// A new scraper (fresh metrics are shared by all scrapers of this harness).
+    pub(crate) fn scraper(&self) -> Scraper {
+        Scraper::new(
+            self.settings.clone(),
+            pg::SCRAPER_PASSWORD.to_owned(),
+            Arc::new(self.clock.clone()),
+            self.metrics.clone(),
+            self.opts,
+        )
+        .unwrap()
+    }
+
+    /// Runs one cycle with a fresh scraper.
+    pub(crate) async fn cycle(
+        &self,
+    ) -> Result<usage_scraper::CycleOutcome, usage_scraper::scraper::CycleError> {
+        let mut s = self.scraper();
+        let (_tx, mut rx) = tokio::sync::watch::channel(false);
+        s.run_cycle(&mut rx).await
+    }
+
+    /// Every stored row as (ts_ns, app, line), sorted; also checks ids are unique and match
+    /// the other columns.
+    pub(crate) async fn rows(&self) -> Vec<Row> {
+        let c = self.cluster.superuser(&self.db).await;
+        let rows = c
+            .query(
+                "SELECT id, ts_ns, app, line, labels, event, user_id, \
+                 (extract(epoch from ts) * 1000000)::int8 = ts_ns / 1000 \
+                 FROM usage_events ORDER BY ts_ns, app, line",
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut ids = BTreeSet::new();
+        let mut out = Vec::new();
+        for r in rows {
+            let id: uuid::Uuid = r.get(0);
+            let ts_ns: i64 = r.get(1);
+            let app: String = r.get(2);
+            let line: String = r.get(3);
+            let labels: serde_json::Value = r.get(4);
+            let labels: Labels = serde_json::from_value(labels).unwrap();
+            assert!(ids.insert(id), "duplicate id {id}");
+            assert_eq!(
+                id,
+                usage_scraper::event::event_id(&labels, ts_ns, &line),
+                "id of {line}"
+            );
+            assert!(r.get::<_, bool>(7), "ts and ts_ns disagree for {line}");
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(Some(r.get::<_, String>(5).as_str()), v["event"].as_str());
+            assert_eq!(r.get::<_, Option<String>>(6).as_deref(), v["user"].as_str());
+            out.push((ts_ns, app, line));
+        }
+        out
+    }
+
+    /// The stored cursor.
+    pub(crate) async fn cursor(&self) -> Option<i64> {
+        let c = self.cluster.superuser(&self.db).await;
+        c.query_opt(
+            "SELECT cursor_ns FROM usage_scraper_cursor WHERE name = $1",
+            &[&self.settings.postgres.cursor_name],
+        )
+        .await
+        .unwrap()
+        .map(|r| r.get(0))
+    }
+}
+
+/// Sorts expected rows like [`Harness::rows`].
+pub(crate) fn sorted(mut v: Vec<Row>) -> Vec<Row> {
+    v.sort();
+    v.dedup();
+    v
+}

@@ -1,0 +1,248 @@
+//! Step 3: the resolved `Stack`. Every default applied, every duration parsed, every name
+//! sanitised once. Only these types reach the renderers in `targets`.
+
+use std::collections::BTreeMap;
+
+use crate::duration::Duration;
+
+/// Image tags stackc is tested with; `[versions]` overrides them.
+pub mod defaults {
+    pub const ALLOY: &str = "v1.18.1";
+    pub const PROMETHEUS: &str = "v3.14.0";
+    pub const LOKI: &str = "3.7.6";
+    pub const TEMPO: &str = "3.0.3";
+    pub const GRAFANA: &str = "13.2.0";
+    pub const POSTGRES: &str = "18";
+    pub const NODE_EXPORTER: &str = "v1.12.1";
+    pub const CADVISOR: &str = "0.60.5";
+
+    pub const NAME: &str = "demo";
+    pub const BIND: &str = "127.0.0.1";
+    pub const SCRAPE_INTERVAL: &str = "15s";
+    pub const METRICS_RETENTION: &str = "15d";
+    pub const LOGS_RETENTION: &str = "31d";
+    pub const TRACES_RETENTION: &str = "48h";
+    pub const POLL_INTERVAL: &str = "60s";
+    pub const LOOKBACK: &str = "2m";
+    pub const DATABASE: &str = "usage_stats";
+    pub const APP_PORT: u16 = 8080;
+    pub const METRICS_PATH: &str = "/metrics";
+}
+
+/// The whole stack, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stack {
+    /// Compose project name and `compose_project` label.
+    pub name: String,
+    /// Host address every published port binds to.
+    pub bind: String,
+    pub metrics: Metrics,
+    pub logs: Logs,
+    pub traces: Traces,
+    /// `None` when `[usage] enabled = false`: no scraper, database or datasource.
+    pub usage: Option<Usage>,
+    pub ports: Ports,
+    pub versions: Versions,
+    /// Sorted by name.
+    pub apps: Vec<App>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    pub scrape_interval: Duration,
+    pub scrape_timeout: Duration,
+    pub retention: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logs {
+    pub retention: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Traces {
+    pub retention: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub poll_interval: Duration,
+    pub lookback: Duration,
+    pub database: String,
+}
+
+/// The stack's own services that can publish a host port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PortKey {
+    Grafana,
+    Prometheus,
+    Loki,
+    Tempo,
+    Alloy,
+    OtlpGrpc,
+    OtlpHttp,
+    Postgres,
+    NodeExporter,
+    Cadvisor,
+}
+
+impl PortKey {
+    pub const ALL: [PortKey; 10] = [
+        PortKey::Grafana,
+        PortKey::Prometheus,
+        PortKey::Loki,
+        PortKey::Tempo,
+        PortKey::Alloy,
+        PortKey::OtlpGrpc,
+        PortKey::OtlpHttp,
+        PortKey::Postgres,
+        PortKey::NodeExporter,
+        PortKey::Cadvisor,
+    ];
+
+    /// The key's name in `[ports]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            PortKey::Grafana => "grafana",
+            PortKey::Prometheus => "prometheus",
+            PortKey::Loki => "loki",
+            PortKey::Tempo => "tempo",
+            PortKey::Alloy => "alloy",
+            PortKey::OtlpGrpc => "otlp_grpc",
+            PortKey::OtlpHttp => "otlp_http",
+            PortKey::Postgres => "postgres",
+            PortKey::NodeExporter => "node_exporter",
+            PortKey::Cadvisor => "cadvisor",
+        }
+    }
+
+    /// The default host port (and, except for PostgreSQL, the container port).
+    pub fn default_port(self) -> u16 {
+        match self {
+            PortKey::Grafana => 3000,
+            PortKey::Prometheus => 9090,
+            PortKey::Loki => 3100,
+            PortKey::Tempo => 3200,
+            PortKey::Alloy => 12345,
+            PortKey::OtlpGrpc => 4317,
+            PortKey::OtlpHttp => 4318,
+            PortKey::Postgres => 5433,
+            PortKey::NodeExporter => 9100,
+            PortKey::Cadvisor => 8080,
+        }
+    }
+
+    /// The port the service listens on inside its container.
+    pub fn container_port(self) -> u16 {
+        match self {
+            PortKey::Postgres => 5432,
+            other => other.default_port(),
+        }
+    }
+}
+
+/// Host ports, `None` = not published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ports {
+    pub host: BTreeMap<PortKey, Option<u16>>,
+}
+
+impl Ports {
+    pub fn get(&self, key: PortKey) -> Option<u16> {
+        self.host.get(&key).copied().flatten()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versions {
+    pub alloy: String,
+    pub prometheus: String,
+    pub loki: String,
+    pub tempo: String,
+    pub grafana: String,
+    pub postgres: String,
+    pub node_exporter: String,
+    pub cadvisor: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppSource {
+    /// A registry image reference.
+    Image(String),
+    /// A build context, relative to the directory of `stack.toml`, `/`-separated.
+    Build(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    /// The compose service name, as written in `stack.toml`.
+    pub name: String,
+    /// `name` made a valid Alloy identifier / block label (`my-app` -> `my_app`).
+    pub ident: String,
+    pub source: AppSource,
+    /// Container port serving HTTP and `/metrics`.
+    pub port: u16,
+    /// `None` when `metrics = false`.
+    pub scrape: Option<Scrape>,
+    /// Inject OTLP variables pointing at Alloy.
+    pub traces: bool,
+    /// Host port the app's port is published on.
+    pub publish: Option<u16>,
+    /// Literal environment.
+    pub env: BTreeMap<String, String>,
+    /// Host variables passed through, sorted.
+    pub secrets: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scrape {
+    pub path: String,
+    /// Set when the app has its own interval (else the global one applies).
+    pub interval: Option<Duration>,
+    /// Set when it differs from the global timeout, or the app has its own interval.
+    pub timeout: Option<Duration>,
+}
+
+/// Makes a name a valid Alloy identifier, as Alloy's own `SanitizeIdentifier` does: every
+/// character that is not a letter, digit or `_` becomes `_`, and a leading digit (or a
+/// keyword) gets a `_` prefix.
+pub fn sanitize_ident(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty()
+        || out.starts_with(|c: char| c.is_ascii_digit())
+        || matches!(out.as_str(), "true" | "false" | "null")
+    {
+        out.insert(0, '_');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitises_like_alloy() {
+        assert_eq!(sanitize_ident("dice-roller"), "dice_roller");
+        assert_eq!(sanitize_ident("my.app"), "my_app");
+        assert_eq!(sanitize_ident("9lives"), "_9lives");
+        assert_eq!(sanitize_ident("null"), "_null");
+        assert_eq!(sanitize_ident("Web_2"), "Web_2");
+    }
+
+    #[test]
+    fn ports_default_to_the_seed() {
+        assert_eq!(PortKey::Postgres.default_port(), 5433);
+        assert_eq!(PortKey::Postgres.container_port(), 5432);
+        assert_eq!(PortKey::ALL.len(), 10);
+    }
+}

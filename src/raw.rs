@@ -1,0 +1,257 @@
+//! `raw::*` mirrors `stack.toml` exactly: every key optional, unknown keys refused, spans
+//! kept for messages. Nothing here has defaults applied; `model` does that. These types are
+//! also the source of `schema/stack.schema.json` (schemars), so a doc comment on a field is
+//! the description an editor shows for that key.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A `stack.toml`: one observability stack and the apps it watches.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[schemars(title = "stackc stack.toml")]
+pub struct StackFile {
+    /// The stack as a whole: compose project name and host bind address.
+    pub stack: Option<StackSection>,
+    /// Prometheus: scrape interval and retention.
+    pub metrics: Option<MetricsSection>,
+    /// Loki: log retention.
+    pub logs: Option<LogsSection>,
+    /// Tempo: trace retention.
+    pub traces: Option<TracesSection>,
+    /// The usage-stats scraper (Loki to PostgreSQL).
+    pub usage: Option<UsageSection>,
+    /// Host-published ports of the stack's own services; `false` keeps one unpublished.
+    pub ports: Option<PortsSection>,
+    /// Image tags of the stack's own services.
+    pub versions: Option<VersionsSection>,
+    /// The applications to observe, by compose service name.
+    #[schemars(with = "Option<BTreeMap<String, App>>")]
+    pub apps: Option<BTreeMap<Spanned<String>, App>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct StackSection {
+    /// Compose project name and the `compose_project` label: `[a-z0-9][a-z0-9_-]*`.
+    #[schemars(with = "Option<String>", regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"))]
+    pub name: Option<Spanned<String>>,
+    /// Host address every published port binds to; "0.0.0.0" is an explicit opt-in.
+    #[schemars(with = "Option<String>")]
+    pub bind: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct MetricsSection {
+    /// Global Prometheus scrape interval, e.g. "15s".
+    #[schemars(with = "Option<DurationText>")]
+    pub scrape_interval: Option<Spanned<String>>,
+    /// Global scrape timeout; at most the interval. Default: the smaller of 10s and the interval.
+    #[schemars(with = "Option<DurationText>")]
+    pub scrape_timeout: Option<Spanned<String>>,
+    /// Prometheus TSDB retention, e.g. "15d".
+    #[schemars(with = "Option<DurationText>")]
+    pub retention: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct LogsSection {
+    /// Loki retention, enforced by the compactor, e.g. "31d"; whole hours, at least 24h.
+    #[schemars(with = "Option<DurationText>")]
+    pub retention: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct TracesSection {
+    /// Tempo block retention, e.g. "48h".
+    #[schemars(with = "Option<DurationText>")]
+    pub retention: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct UsageSection {
+    /// `false` removes the scraper, its database and its Grafana datasource.
+    pub enabled: Option<bool>,
+    /// How often the scraper polls Loki, e.g. "60s".
+    #[schemars(with = "Option<DurationText>")]
+    pub poll_interval: Option<Spanned<String>>,
+    /// How far behind its cursor each poll looks again, for late lines, e.g. "2m".
+    #[schemars(with = "Option<DurationText>")]
+    pub lookback: Option<Spanned<String>>,
+    /// PostgreSQL database name: `[a-z_][a-z0-9_]*`, at most 63 characters.
+    #[schemars(with = "Option<String>", regex(pattern = r"^[a-z_][a-z0-9_]*$"))]
+    pub database: Option<Spanned<String>>,
+}
+
+/// One host port: a number, or `false` for "not published".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortSetting {
+    Port(u16),
+    Off,
+}
+
+impl<'de> Deserialize<'de> for PortSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Port(u16),
+            Flag(bool),
+        }
+        match Either::deserialize(deserializer)? {
+            Either::Port(0) => Err(serde::de::Error::custom("port 0 is not a valid host port")),
+            Either::Port(port) => Ok(PortSetting::Port(port)),
+            Either::Flag(false) => Ok(PortSetting::Off),
+            Either::Flag(true) => Err(serde::de::Error::custom(
+                "expected a port number or `false`, found `true`",
+            )),
+        }
+    }
+}
+
+impl JsonSchema for PortSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PortSetting".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A host port (1-65535), or `false` to leave the service unpublished.",
+            "anyOf": [
+                { "type": "integer", "minimum": 1, "maximum": 65535 },
+                { "const": false }
+            ]
+        })
+    }
+}
+
+/// Schema-only stand-in for a duration string such as "15s", "2m", "48h" or "31d".
+pub struct DurationText;
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: an integer and a unit (`ms`, `s`, `m`, `h`, `d`, `w`), largest unit first, e.g. \"15s\", \"1h30m\", \"31d\".",
+            "type": "string",
+            "pattern": "^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
+        })
+    }
+}
+
+macro_rules! ports_section {
+    ($($(#[doc = $doc:literal])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Default, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "snake_case")]
+        pub struct PortsSection {
+            $(
+                $(#[doc = $doc])*
+                #[schemars(with = "Option<PortSetting>")]
+                pub $name: Option<Spanned<PortSetting>>,
+            )*
+        }
+    };
+}
+
+ports_section! {
+    /// Grafana UI (default 3000).
+    grafana,
+    /// Prometheus UI and API (default 9090).
+    prometheus,
+    /// Loki API (default 3100).
+    loki,
+    /// Tempo API (default 3200).
+    tempo,
+    /// Alloy UI (default 12345).
+    alloy,
+    /// OTLP gRPC into Alloy (default 4317).
+    otlp_grpc,
+    /// OTLP HTTP into Alloy (default 4318).
+    otlp_http,
+    /// PostgreSQL for host tools (default 5433); in-network clients use 5432.
+    postgres,
+    /// node-exporter (default 9100).
+    node_exporter,
+    /// cAdvisor (default 8080).
+    cadvisor,
+}
+
+macro_rules! versions_section {
+    ($($(#[doc = $doc:literal])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Default, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "snake_case")]
+        pub struct VersionsSection {
+            $(
+                $(#[doc = $doc])*
+                #[schemars(with = "Option<String>")]
+                pub $name: Option<Spanned<String>>,
+            )*
+        }
+    };
+}
+
+versions_section! {
+    /// Tag of `grafana/alloy`.
+    alloy,
+    /// Tag of `prom/prometheus`.
+    prometheus,
+    /// Tag of `grafana/loki`.
+    loki,
+    /// Tag of `grafana/tempo` (3.x).
+    tempo,
+    /// Tag of `grafana/grafana`.
+    grafana,
+    /// Tag of `postgres`.
+    postgres,
+    /// Tag of `prom/node-exporter`.
+    node_exporter,
+    /// Tag of `ghcr.io/google/cadvisor`.
+    cadvisor,
+}
+
+/// One application container.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct App {
+    /// Image to run, e.g. "ghcr.io/acme/dice-roller:1.4.2". Give `image` or `build`, not both.
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// Build context, relative to stack.toml, e.g. "apps/dice-roller".
+    #[schemars(with = "Option<String>")]
+    pub build: Option<Spanned<String>>,
+    /// Container port serving HTTP and /metrics (default 8080).
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub port: Option<Spanned<u16>>,
+    /// Path Prometheus scrapes (default "/metrics").
+    #[schemars(with = "Option<String>")]
+    pub metrics_path: Option<Spanned<String>>,
+    /// `false` disables scraping this app.
+    pub metrics: Option<bool>,
+    /// Per-app scrape interval, between 1s and 1h.
+    #[schemars(with = "Option<DurationText>")]
+    pub scrape_interval: Option<Spanned<String>>,
+    /// Per-app scrape timeout; at most the app's interval.
+    #[schemars(with = "Option<DurationText>")]
+    pub scrape_timeout: Option<Spanned<String>>,
+    /// `true` (default) injects OTLP variables pointing at Alloy.
+    pub traces: Option<bool>,
+    /// Host port to publish the app's port on.
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub publish: Option<Spanned<u16>>,
+    /// Extra environment, as literal strings (a `$` stays a `$`).
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Host variables passed through at `compose up`; required, and listed in .env.example.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub secrets: Option<Vec<Spanned<String>>>,
+}

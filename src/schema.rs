@@ -1,0 +1,334 @@
+//! Step 2a: the JSON Schema of `stack.toml`, generated from the `raw` types, and the
+//! structural check that runs it over a parsed file: unknown keys (with "did you mean"),
+//! wrong types, out-of-range numbers, malformed names. Each schema error becomes a
+//! `Diagnostic` at the span its JSON pointer names.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::load::{SpanMap, pointer_segment};
+use crate::raw::StackFile;
+
+/// The schema as pretty JSON with one trailing newline: what `stackc schema` prints and
+/// `schema/stack.schema.json` holds.
+pub fn schema_json() -> String {
+    let mut text = serde_json::to_string_pretty(schema()).expect("a schema serializes");
+    text.push('\n');
+    text
+}
+
+/// The schema, generated once.
+pub fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let mut value = generator.into_root_schema_for::<StackFile>().to_value();
+        strip_null(&mut value);
+        value
+    })
+}
+
+/// TOML has no null: drop the `null` that schemars adds for `Option` fields, so the
+/// schema says what a stack file may really hold.
+fn strip_null(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            for key in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(alternatives)) = map.get_mut(key) {
+                    alternatives.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+                    if alternatives.len() == 1 {
+                        let only = alternatives.remove(0);
+                        map.remove(key);
+                        if let Value::Object(inner) = only {
+                            for (k, v) in inner {
+                                map.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                strip_null(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(schema()).expect("the generated schema compiles"))
+}
+
+/// One value the schema refused: where it is, and what to tell the user.
+#[derive(Debug)]
+pub struct Problem {
+    /// JSON pointer of the refused value (for an unknown key, of that key's value).
+    pub pointer: String,
+    pub diagnostic: Diagnostic,
+}
+
+/// Checks the document's shape; returns one problem per refused value, in source order.
+pub fn check(json: &Value, spans: &SpanMap) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for error in validator().iter_errors(json) {
+        let pointer = error.instance_path().as_str().to_owned();
+        out.extend(to_problems(json, spans, &pointer, error.kind()));
+    }
+    out.sort_by(|a, b| {
+        (a.diagnostic.span.start, &a.diagnostic.message)
+            .cmp(&(b.diagnostic.span.start, &b.diagnostic.message))
+    });
+    out.dedup_by(|a, b| a.pointer == b.pointer && a.diagnostic == b.diagnostic);
+    out
+}
+
+fn to_problems(
+    json: &Value,
+    spans: &SpanMap,
+    pointer: &str,
+    kind: &jsonschema::error::ValidationErrorKind,
+) -> Vec<Problem> {
+    let at = |diagnostic: Diagnostic| Problem {
+        pointer: pointer.to_owned(),
+        diagnostic,
+    };
+    use jsonschema::error::ValidationErrorKind as K;
+    let subschema = subschema_at(pointer);
+    let place = describe_place(pointer);
+    let found = spans.get(pointer).map_or("nothing", |n| n.kind);
+    let value = value_at(json, pointer);
+    match kind {
+        K::AdditionalProperties { unexpected } => unexpected
+            .iter()
+            .map(|key| {
+                let child = format!("{pointer}/{}", pointer_segment(key));
+                let allowed = subschema
+                    .as_ref()
+                    .and_then(|s| s.get("properties"))
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let message = if pointer.is_empty() {
+                    format!("unknown section `[{key}]`")
+                } else {
+                    format!("unknown key `{key}` in {place}")
+                };
+                let mut d = Diagnostic::error(spans.key_span(&child), message);
+                let pointer = child.clone();
+                d.help = did_you_mean(key, allowed.iter().copied()).or_else(|| {
+                    (!allowed.is_empty()).then(|| {
+                        format!(
+                            "{place} takes {}",
+                            allowed
+                                .iter()
+                                .map(|k| format!("`{k}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+                });
+                Problem {
+                    pointer,
+                    diagnostic: d,
+                }
+            })
+            .collect(),
+        K::Type { .. } | K::AnyOf { .. } | K::OneOfNotValid { .. } | K::Constant { .. } => {
+            let expected = subschema
+                .as_ref()
+                .map_or_else(|| "another type".to_owned(), describe);
+            let found = found_text(found, value);
+            let mut d = Diagnostic::error(
+                spans.value_span(pointer),
+                format!("{place} must be {expected}, found {found}"),
+            );
+            if found == "a datetime" {
+                d.help = Some("quote it to make it a string".into());
+            } else if expected.starts_with("a string")
+                && matches!(value, Some(Value::Number(_) | Value::Bool(_)))
+            {
+                d.help = Some("quote the value: environment values are strings".into());
+            }
+            vec![at(d)]
+        }
+        K::Minimum { limit } | K::ExclusiveMinimum { limit } => vec![at(Diagnostic::error(
+            spans.value_span(pointer),
+            format!(
+                "{place} must be at least {limit}, found {}",
+                value.map_or(String::new(), Value::to_string)
+            ),
+        ))],
+        K::Maximum { limit } | K::ExclusiveMaximum { limit } => vec![at(Diagnostic::error(
+            spans.value_span(pointer),
+            format!(
+                "{place} must be at most {limit}, found {}",
+                value.map_or(String::new(), Value::to_string)
+            ),
+        ))],
+        // Durations, names and the like are checked again by `validate` with a message
+        // that says what is wrong; a bare regex would help nobody.
+        K::Pattern { .. } | K::MinLength { .. } | K::MaxLength { .. } => Vec::new(),
+        other => vec![at(Diagnostic::error(
+            spans.value_span(pointer),
+            format!("{place} is invalid: {}", kind_text(other)),
+        ))],
+    }
+}
+
+fn kind_text(kind: &jsonschema::error::ValidationErrorKind) -> String {
+    format!("{kind:?}").to_lowercase()
+}
+
+fn found_text(kind: &str, value: Option<&Value>) -> String {
+    match (kind, value) {
+        ("boolean", Some(Value::Bool(b))) => format!("`{b}`"),
+        ("integer", Some(Value::Number(n))) => format!("`{n}`"),
+        ("string", Some(Value::String(s))) if s.chars().count() <= 40 => {
+            format!(
+                "the string {}",
+                serde_json::to_string(s).unwrap_or_default()
+            )
+        }
+        ("array", _) => "an array".into(),
+        ("integer", _) => "an integer".into(),
+        (k, _) => format!("a {k}"),
+    }
+}
+
+fn value_at<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
+    root.pointer(pointer)
+}
+
+/// "`[metrics]`", "`scrape_interval` in `[metrics]`", "`port` of app `web`".
+fn describe_place(pointer: &str) -> String {
+    let segments: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    match segments.as_slice() {
+        [] => "stack.toml".into(),
+        [section] => format!("`[{section}]`"),
+        [apps, name] if apps == "apps" => format!("`[apps.{name}]`"),
+        [apps, name, key] if apps == "apps" => format!("`{key}` of app `{name}`"),
+        [apps, name, key, rest @ ..] if apps == "apps" => {
+            format!("`{key}.{}` of app `{name}`", rest.join("."))
+        }
+        [section, key] => format!("`{key}` in `[{section}]`"),
+        [section, rest @ ..] => format!("`{}` in `[{section}]`", rest.join(".")),
+    }
+}
+
+/// The schema that applies at an instance pointer, following `$ref`, `properties`,
+/// `additionalProperties` and `items`.
+fn subschema_at(pointer: &str) -> Option<Value> {
+    let root = schema();
+    let mut current = resolve(root, root)?;
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        let next = if segment.parse::<usize>().is_ok() && current.get("items").is_some() {
+            current.get("items")
+        } else {
+            current
+                .get("properties")
+                .and_then(|p| p.get(&segment))
+                .or_else(|| {
+                    current
+                        .get("additionalProperties")
+                        .filter(|a| a.is_object())
+                })
+        }?;
+        current = resolve(root, next)?;
+    }
+    Some(current.clone())
+}
+
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> Option<&'a Value> {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => root
+            .pointer(reference.strip_prefix('#')?)
+            .and_then(|s| resolve(root, s)),
+        None => Some(schema),
+    }
+}
+
+/// What a schema accepts, in words: "an integer from 1 to 65535 or `false`".
+fn describe(schema: &Value) -> String {
+    let root = self::schema();
+    let schema = resolve(root, schema).unwrap_or(schema);
+    if let Some(alternatives) = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
+        return alternatives
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join(" or ");
+    }
+    if let Some(constant) = schema.get("const") {
+        return format!("`{constant}`");
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("integer") => match (schema.get("minimum"), schema.get("maximum")) {
+            (Some(min), Some(max)) => format!("an integer from {min} to {max}"),
+            _ => "an integer".into(),
+        },
+        Some("string") => "a string".into(),
+        Some("boolean") => "`true` or `false`".into(),
+        Some("array") => match schema.get("items") {
+            Some(items) => format!("an array of {}", plural(&describe(items))),
+            None => "an array".into(),
+        },
+        Some("object") => "a table".into(),
+        _ => "another type".into(),
+    }
+}
+
+fn plural(text: &str) -> String {
+    text.strip_prefix("a ")
+        .map_or_else(|| text.to_owned(), |rest| format!("{rest}s"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_read_naturally() {
+        assert_eq!(describe_place("/metrics"), "`[metrics]`");
+        assert_eq!(
+            describe_place("/metrics/retention"),
+            "`retention` in `[metrics]`"
+        );
+        assert_eq!(describe_place("/apps/web/port"), "`port` of app `web`");
+        assert_eq!(describe_place("/apps/web/env/A"), "`env.A` of app `web`");
+        assert_eq!(describe_place("/apps/web"), "`[apps.web]`");
+    }
+
+    #[test]
+    fn describes_ports_and_arrays() {
+        let port = subschema_at("/ports/grafana").unwrap();
+        assert_eq!(describe(&port), "an integer from 1 to 65535 or `false`");
+        let secrets = subschema_at("/apps/x/secrets").unwrap();
+        assert_eq!(describe(&secrets), "an array of strings");
+    }
+
+    #[test]
+    fn schema_has_no_null() {
+        assert!(!schema_json().contains("\"null\""));
+    }
+}

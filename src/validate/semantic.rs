@@ -1,0 +1,877 @@
+//! The semantic checks: what the schema cannot say. Durations and their bounds, names
+//! (compose project, services, Alloy labels after sanitising), host-port collisions, image
+//! tags, environment names, secrets. Each check that passes contributes its resolved value
+//! to the `Stack`; each that fails leaves a located diagnostic and a default in its place,
+//! so that every problem is found in one pass.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use crate::diagnostic::Diagnostic;
+use crate::duration::Duration;
+use crate::load::SpanMap;
+use crate::model::{
+    App, AppSource, Logs, Metrics, PortKey, Ports, Scrape, Stack, Traces, Usage, Versions,
+    defaults, sanitize_ident,
+};
+use crate::raw::{self, PortSetting, StackFile};
+
+/// Compose services the stack itself defines; apps cannot take these names.
+pub(crate) const RESERVED_SERVICES: [&str; 9] = [
+    "alloy",
+    "prometheus",
+    "loki",
+    "tempo",
+    "grafana",
+    "postgres",
+    "node-exporter",
+    "cadvisor",
+    "usage-scraper",
+];
+
+struct Cx<'a> {
+    spans: &'a SpanMap,
+    pruned: &'a BTreeSet<String>,
+    out: Vec<Diagnostic>,
+}
+
+impl Cx<'_> {
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.out.push(diagnostic);
+    }
+
+    /// Parses a duration at `place`, or reports why not and gives the default.
+    fn duration(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        default: &str,
+        place: &str,
+    ) -> Duration {
+        let fallback = Duration::parse(default).expect("defaults are valid durations");
+        let Some(value) = value else {
+            return fallback;
+        };
+        match Duration::parse(value.get_ref()) {
+            Ok(d) => d,
+            Err(why) => {
+                self.error(
+                    Diagnostic::error(
+                        value.span(),
+                        format!("invalid duration `{}` for {place}: {why}", value.get_ref()),
+                    )
+                    .with_help("durations are an integer and a unit: `500ms`, `15s`, `2m`, `48h`, `31d`, `1w`"),
+                );
+                fallback
+            }
+        }
+    }
+
+    fn bounded(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        duration: Duration,
+        place: &str,
+        min: Duration,
+        max: Option<Duration>,
+    ) {
+        let Some(value) = value else {
+            return;
+        };
+        if duration < min {
+            self.error(Diagnostic::error(
+                value.span(),
+                format!(
+                    "{place} must be at least {min}, found `{}`",
+                    value.get_ref()
+                ),
+            ));
+        } else if let Some(max) = max.filter(|max| duration > *max) {
+            self.error(Diagnostic::error(
+                value.span(),
+                format!("{place} must be at most {max}, found `{}`", value.get_ref()),
+            ));
+        }
+    }
+}
+
+/// Resolves the raw file into a `Stack`; returns it with every diagnostic found.
+pub(crate) fn resolve(
+    raw: &StackFile,
+    spans: &SpanMap,
+    pruned: &BTreeSet<String>,
+) -> (Option<Stack>, Vec<Diagnostic>) {
+    let mut cx = Cx {
+        spans,
+        pruned,
+        out: Vec::new(),
+    };
+
+    // [stack]
+    let stack_section: &raw::StackSection = raw.stack.as_ref().unwrap_or(&EMPTY_STACK);
+    let name = match &stack_section.name {
+        Some(name) => {
+            if !is_project_name(name.get_ref()) {
+                cx.error(
+                    Diagnostic::error(
+                        name.span(),
+                        format!("`{}` is not a valid compose project name", name.get_ref()),
+                    )
+                    .with_help(format!(
+                        "use lowercase letters, digits, `-` and `_`, starting with a letter or digit, e.g. `{}`",
+                        suggest_project_name(name.get_ref())
+                    )),
+                );
+            }
+            name.get_ref().clone()
+        }
+        None => defaults::NAME.to_owned(),
+    };
+    let bind = match &stack_section.bind {
+        Some(bind) => {
+            if bind.get_ref().parse::<IpAddr>().is_err() {
+                cx.error(
+                    Diagnostic::error(
+                        bind.span(),
+                        format!("`bind` must be an IP address, found `{}`", bind.get_ref()),
+                    )
+                    .with_help("use \"127.0.0.1\" (the default) to stay on this host, or \"0.0.0.0\" to publish on every interface"),
+                );
+            }
+            bind.get_ref().clone()
+        }
+        None => defaults::BIND.to_owned(),
+    };
+
+    // [metrics]
+    let metrics_section = raw::MetricsSection::default();
+    let metrics_raw = raw.metrics.as_ref().unwrap_or(&metrics_section);
+    let scrape_interval = cx.duration(
+        metrics_raw.scrape_interval.as_ref(),
+        defaults::SCRAPE_INTERVAL,
+        "`scrape_interval` in `[metrics]`",
+    );
+    cx.bounded(
+        metrics_raw.scrape_interval.as_ref(),
+        scrape_interval,
+        "`scrape_interval` in `[metrics]`",
+        Duration::from_secs(1),
+        Some(Duration::from_secs(3600)),
+    );
+    let scrape_timeout = match &metrics_raw.scrape_timeout {
+        Some(_) => cx.duration(
+            metrics_raw.scrape_timeout.as_ref(),
+            "10s",
+            "`scrape_timeout` in `[metrics]`",
+        ),
+        None => scrape_interval.min(Duration::from_secs(10)),
+    };
+    if let Some(timeout) = &metrics_raw.scrape_timeout {
+        if scrape_timeout > scrape_interval {
+            let mut d = Diagnostic::error(
+                timeout.span(),
+                format!(
+                    "`scrape_timeout` ({}) is longer than `scrape_interval` ({scrape_interval})",
+                    timeout.get_ref()
+                ),
+            )
+            .with_help("Prometheus refuses a timeout longer than the interval");
+            if let Some(interval) = &metrics_raw.scrape_interval {
+                d = d.with_related(interval.span(), "the interval is set here");
+            }
+            cx.error(d);
+        }
+    }
+    let metrics_retention = cx.duration(
+        metrics_raw.retention.as_ref(),
+        defaults::METRICS_RETENTION,
+        "`retention` in `[metrics]`",
+    );
+    cx.bounded(
+        metrics_raw.retention.as_ref(),
+        metrics_retention,
+        "`retention` in `[metrics]`",
+        Duration::from_secs(3600),
+        None,
+    );
+
+    // [logs], [traces]
+    let logs_retention = cx.duration(
+        raw.logs.as_ref().and_then(|l| l.retention.as_ref()),
+        defaults::LOGS_RETENTION,
+        "`retention` in `[logs]`",
+    );
+    cx.bounded(
+        raw.logs.as_ref().and_then(|l| l.retention.as_ref()),
+        logs_retention,
+        "`retention` in `[logs]`",
+        Duration::from_secs(24 * 3600),
+        None,
+    );
+    if let Some(value) = raw.logs.as_ref().and_then(|l| l.retention.as_ref()) {
+        if logs_retention.as_millis() % 3_600_000 != 0 {
+            cx.error(
+                Diagnostic::error(
+                    value.span(),
+                    format!(
+                        "`retention` in `[logs]` must be whole hours, found `{}`",
+                        value.get_ref()
+                    ),
+                )
+                .with_help("Loki's compactor applies retention per hour of index"),
+            );
+        }
+    }
+    let traces_retention = cx.duration(
+        raw.traces.as_ref().and_then(|t| t.retention.as_ref()),
+        defaults::TRACES_RETENTION,
+        "`retention` in `[traces]`",
+    );
+    cx.bounded(
+        raw.traces.as_ref().and_then(|t| t.retention.as_ref()),
+        traces_retention,
+        "`retention` in `[traces]`",
+        Duration::from_secs(3600),
+        None,
+    );
+
+    // [usage]
+    let usage_section = raw::UsageSection::default();
+    let usage_raw = raw.usage.as_ref().unwrap_or(&usage_section);
+    let poll_interval = cx.duration(
+        usage_raw.poll_interval.as_ref(),
+        defaults::POLL_INTERVAL,
+        "`poll_interval` in `[usage]`",
+    );
+    cx.bounded(
+        usage_raw.poll_interval.as_ref(),
+        poll_interval,
+        "`poll_interval` in `[usage]`",
+        Duration::from_secs(1),
+        Some(Duration::from_secs(3600)),
+    );
+    let lookback = cx.duration(
+        usage_raw.lookback.as_ref(),
+        defaults::LOOKBACK,
+        "`lookback` in `[usage]`",
+    );
+    cx.bounded(
+        usage_raw.lookback.as_ref(),
+        lookback,
+        "`lookback` in `[usage]`",
+        Duration::from_secs(1),
+        Some(Duration::from_secs(24 * 3600)),
+    );
+    let database = match &usage_raw.database {
+        Some(db) => {
+            if !is_sql_identifier(db.get_ref()) {
+                cx.error(
+                    Diagnostic::error(
+                        db.span(),
+                        format!("`{}` is not a valid database name", db.get_ref()),
+                    )
+                    .with_help("use lowercase letters, digits and `_`, starting with a letter or `_`, at most 63 characters"),
+                );
+            }
+            db.get_ref().clone()
+        }
+        None => defaults::DATABASE.to_owned(),
+    };
+    let usage = usage_raw.enabled.unwrap_or(true).then_some(Usage {
+        poll_interval,
+        lookback,
+        database,
+    });
+
+    // [versions]
+    let versions = resolve_versions(&mut cx, raw.versions.as_ref());
+
+    // [ports] and the apps' `publish`: host ports must not collide.
+    let ports = resolve_ports(&mut cx, raw, usage.is_some());
+
+    // [apps.*]
+    let apps = resolve_apps(&mut cx, raw, scrape_interval, scrape_timeout);
+
+    let stack = Stack {
+        name,
+        bind,
+        metrics: Metrics {
+            scrape_interval,
+            scrape_timeout,
+            retention: metrics_retention,
+        },
+        logs: Logs {
+            retention: logs_retention,
+        },
+        traces: Traces {
+            retention: traces_retention,
+        },
+        usage,
+        ports,
+        versions,
+        apps,
+    };
+    (Some(stack), cx.out)
+}
+
+static EMPTY_STACK: raw::StackSection = raw::StackSection {
+    name: None,
+    bind: None,
+};
+
+fn resolve_versions(cx: &mut Cx<'_>, raw: Option<&raw::VersionsSection>) -> Versions {
+    let mut tag = |value: Option<&Spanned<String>>, default: &str, key: &str| -> String {
+        let Some(value) = value else {
+            return default.to_owned();
+        };
+        let text = value.get_ref();
+        if !is_image_tag(text) {
+            let help = if text.contains(':') || text.contains('/') {
+                format!("give only the tag, e.g. `{key} = \"{default}\"`")
+            } else {
+                "a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+                    .to_owned()
+            };
+            cx.error(
+                Diagnostic::error(
+                    value.span(),
+                    format!("`{text}` is not a valid image tag for `{key}`"),
+                )
+                .with_help(help),
+            );
+        }
+        text.clone()
+    };
+    let empty = raw::VersionsSection::default();
+    let raw = raw.unwrap_or(&empty);
+    Versions {
+        alloy: tag(raw.alloy.as_ref(), defaults::ALLOY, "alloy"),
+        prometheus: tag(raw.prometheus.as_ref(), defaults::PROMETHEUS, "prometheus"),
+        loki: tag(raw.loki.as_ref(), defaults::LOKI, "loki"),
+        tempo: tag(raw.tempo.as_ref(), defaults::TEMPO, "tempo"),
+        grafana: tag(raw.grafana.as_ref(), defaults::GRAFANA, "grafana"),
+        postgres: tag(raw.postgres.as_ref(), defaults::POSTGRES, "postgres"),
+        node_exporter: tag(
+            raw.node_exporter.as_ref(),
+            defaults::NODE_EXPORTER,
+            "node_exporter",
+        ),
+        cadvisor: tag(raw.cadvisor.as_ref(), defaults::CADVISOR, "cadvisor"),
+    }
+}
+
+fn port_setting(raw: &raw::PortsSection, key: PortKey) -> Option<&Spanned<PortSetting>> {
+    match key {
+        PortKey::Grafana => raw.grafana.as_ref(),
+        PortKey::Prometheus => raw.prometheus.as_ref(),
+        PortKey::Loki => raw.loki.as_ref(),
+        PortKey::Tempo => raw.tempo.as_ref(),
+        PortKey::Alloy => raw.alloy.as_ref(),
+        PortKey::OtlpGrpc => raw.otlp_grpc.as_ref(),
+        PortKey::OtlpHttp => raw.otlp_http.as_ref(),
+        PortKey::Postgres => raw.postgres.as_ref(),
+        PortKey::NodeExporter => raw.node_exporter.as_ref(),
+        PortKey::Cadvisor => raw.cadvisor.as_ref(),
+    }
+}
+
+/// Who holds a host port: its span (if written in the file) and a description.
+struct Claim {
+    span: Option<Range<usize>>,
+    who: String,
+}
+
+fn resolve_ports(cx: &mut Cx<'_>, raw: &StackFile, usage: bool) -> Ports {
+    let empty = raw::PortsSection::default();
+    let section = raw.ports.as_ref().unwrap_or(&empty);
+    let mut host = BTreeMap::new();
+    let mut claims: HashMap<u16, Claim> = HashMap::new();
+    let mut claim = |cx: &mut Cx<'_>, port: u16, span: Option<Range<usize>>, who: String| {
+        if let Some(first) = claims.get(&port) {
+            let (primary, secondary) = match (&span, &first.span) {
+                (Some(here), _) => (here.clone(), first.span.clone()),
+                (None, Some(there)) => (there.clone(), None),
+                (None, None) => (0..0, None),
+            };
+            let (this, that) = if span.is_some() {
+                (&who, &first.who)
+            } else {
+                (&first.who, &who)
+            };
+            let mut d = Diagnostic::error(
+                primary,
+                format!("host port {port} of {this} is already used by {that}"),
+            )
+            .with_help("give one of them another port, or `false` for a stack port to leave it unpublished");
+            if let Some(secondary) = secondary {
+                d = d.with_related(secondary, format!("{that} uses {port} here"));
+            } else {
+                d.help = Some(format!(
+                    "{that} publishes {port} by default: give one of them another port, or set `{}` to `false`",
+                    that.trim_matches('`')
+                ));
+            }
+            cx.error(d);
+        } else {
+            claims.insert(port, Claim { span, who });
+        }
+    };
+    for key in PortKey::ALL {
+        let setting = port_setting(section, key);
+        let port = match setting.map(|s| *s.get_ref()) {
+            Some(PortSetting::Off) => None,
+            Some(PortSetting::Port(port)) => Some(port),
+            None => Some(key.default_port()),
+        };
+        // Without the usage scraper there is no PostgreSQL to publish.
+        let port = port.filter(|_| key != PortKey::Postgres || usage);
+        if let Some(port) = port {
+            claim(
+                cx,
+                port,
+                setting.map(Spanned::span),
+                format!("`[ports] {}`", key.key()),
+            );
+        }
+        host.insert(key, port);
+    }
+    if let Some(apps) = &raw.apps {
+        for (name, app) in apps {
+            if let Some(publish) = &app.publish {
+                claim(
+                    cx,
+                    *publish.get_ref(),
+                    Some(publish.span()),
+                    format!("app `{}`", name.get_ref()),
+                );
+            }
+        }
+    }
+    Ports { host }
+}
+
+fn resolve_apps(
+    cx: &mut Cx<'_>,
+    raw: &StackFile,
+    global_interval: Duration,
+    global_timeout: Duration,
+) -> Vec<App> {
+    let Some(apps) = &raw.apps else {
+        return Vec::new();
+    };
+    let mut idents: BTreeMap<String, &Spanned<String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (name_spanned, app) in apps {
+        let name = name_spanned.get_ref();
+        let name_span = name_spanned.span();
+        let pointer = format!("/apps/{}", crate::load::pointer_segment(name));
+        let header = cx.spans.key_span(&pointer);
+        let span = if header.is_empty() {
+            name_span.clone()
+        } else {
+            header
+        };
+
+        if !is_service_name(name) {
+            cx.error(
+                Diagnostic::error(
+                    span.clone(),
+                    format!("`{name}` is not a valid compose service name"),
+                )
+                .with_help(
+                    "use letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+                ),
+            );
+        } else if RESERVED_SERVICES.contains(&name.as_str()) {
+            cx.error(
+                Diagnostic::error(
+                    span.clone(),
+                    format!("app name `{name}` is taken by the stack's own `{name}` service"),
+                )
+                .with_help("rename the app"),
+            );
+        }
+        let ident = sanitize_ident(name);
+        if let Some(first) = idents.get(&ident) {
+            cx.error(
+                Diagnostic::error(
+                    span.clone(),
+                    format!(
+                        "app names `{}` and `{name}` both become `{ident}` in Alloy labels",
+                        first.get_ref()
+                    ),
+                )
+                .with_related(
+                    first.span(),
+                    format!("`{}` is defined here", first.get_ref()),
+                )
+                .with_help("rename one of them"),
+            );
+        } else {
+            idents.insert(ident.clone(), name_spanned);
+        }
+
+        let place = |key: &str| format!("`{key}` of app `{name}`");
+        let source = match (&app.image, &app.build) {
+            (Some(image), None) => {
+                let text = image.get_ref();
+                if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    cx.error(Diagnostic::error(
+                        image.span(),
+                        format!(
+                            "{} must be an image reference without spaces",
+                            place("image")
+                        ),
+                    ));
+                }
+                AppSource::Image(text.clone())
+            }
+            (None, Some(build)) => {
+                let text = build.get_ref();
+                if text.is_empty()
+                    || text.starts_with('/')
+                    || text.contains('\\')
+                    || text.chars().any(char::is_control)
+                    || (text.len() >= 2 && text.as_bytes()[1] == b':')
+                {
+                    cx.error(
+                        Diagnostic::error(
+                            build.span(),
+                            format!(
+                                "{} must be a relative path with `/` separators",
+                                place("build")
+                            ),
+                        )
+                        .with_help(
+                            "write the build context relative to stack.toml, e.g. \"apps/web\"",
+                        ),
+                    );
+                }
+                AppSource::Build(text.trim_end_matches('/').to_owned())
+            }
+            (Some(image), Some(build)) => {
+                cx.error(
+                    Diagnostic::error(build.span(), format!("app `{name}` has both `image` and `build`"))
+                        .with_related(image.span(), "`image` is set here")
+                        .with_help("keep one: `image` runs a published image, `build` builds one from a directory"),
+                );
+                AppSource::Image(image.get_ref().clone())
+            }
+            (None, None) => {
+                let image_pruned = cx.pruned.contains(&format!("{pointer}/image"))
+                    || cx.pruned.contains(&format!("{pointer}/build"));
+                if !image_pruned {
+                    cx.error(
+                        Diagnostic::error(
+                            span.clone(),
+                            format!("app `{name}` needs `image` or `build`"),
+                        )
+                        .with_help(
+                            "add `image = \"registry/name:tag\"` or `build = \"path/to/context\"`",
+                        ),
+                    );
+                }
+                AppSource::Image(String::new())
+            }
+        };
+
+        let port = app
+            .port
+            .as_ref()
+            .map_or(defaults::APP_PORT, |p| *p.get_ref());
+        let scrape = if app.metrics.unwrap_or(true) {
+            let path = match &app.metrics_path {
+                Some(path) => {
+                    let text = path.get_ref();
+                    if !text.starts_with('/')
+                        || text
+                            .chars()
+                            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+                    {
+                        cx.error(
+                            Diagnostic::error(
+                                path.span(),
+                                format!(
+                                    "{} must be a URL path starting with `/`, found `{text}`",
+                                    place("metrics_path")
+                                ),
+                            )
+                            .with_help("e.g. \"/metrics\"; no spaces, query or fragment"),
+                        );
+                    }
+                    text.clone()
+                }
+                None => defaults::METRICS_PATH.to_owned(),
+            };
+            let interval = app.scrape_interval.as_ref().map(|value| {
+                let d = cx.duration(
+                    Some(value),
+                    defaults::SCRAPE_INTERVAL,
+                    &place("scrape_interval"),
+                );
+                cx.bounded(
+                    Some(value),
+                    d,
+                    &place("scrape_interval"),
+                    Duration::from_secs(1),
+                    Some(Duration::from_secs(3600)),
+                );
+                d
+            });
+            let effective_interval = interval.unwrap_or(global_interval);
+            let timeout = match &app.scrape_timeout {
+                Some(value) => {
+                    let d = cx.duration(Some(value), "10s", &place("scrape_timeout"));
+                    if d > effective_interval {
+                        let mut diag = Diagnostic::error(
+                            value.span(),
+                            format!(
+                                "{} ({}) is longer than the app's scrape interval ({effective_interval})",
+                                place("scrape_timeout"),
+                                value.get_ref()
+                            ),
+                        )
+                        .with_help("Prometheus refuses a timeout longer than the interval");
+                        if let Some(interval) = &app.scrape_interval {
+                            diag = diag.with_related(interval.span(), "the interval is set here");
+                        }
+                        cx.error(diag);
+                    }
+                    Some(d)
+                }
+                None => {
+                    let inherited = global_timeout.min(effective_interval);
+                    (interval.is_some() || inherited != global_timeout).then_some(inherited)
+                }
+            };
+            Some(Scrape {
+                path,
+                interval,
+                timeout,
+            })
+        } else {
+            for (key, span) in [
+                ("metrics_path", app.metrics_path.as_ref().map(Spanned::span)),
+                (
+                    "scrape_interval",
+                    app.scrape_interval.as_ref().map(Spanned::span),
+                ),
+                (
+                    "scrape_timeout",
+                    app.scrape_timeout.as_ref().map(Spanned::span),
+                ),
+            ] {
+                if let Some(span) = span {
+                    cx.error(
+                        Diagnostic::warning(
+                            span,
+                            format!("{} has no effect with `metrics = false`", place(key)),
+                        )
+                        .with_help("remove it, or enable scraping"),
+                    );
+                }
+            }
+            None
+        };
+
+        let mut env = BTreeMap::new();
+        for (key, value) in app.env.iter().flatten() {
+            let key_text = key.get_ref();
+            if !is_env_name(key_text) {
+                cx.error(
+                    Diagnostic::error(
+                        key.span(),
+                        format!("`{key_text}` is not a valid environment variable name"),
+                    )
+                    .with_help("use letters, digits and `_`, not starting with a digit"),
+                );
+            }
+            if value.get_ref().contains('\0') {
+                cx.error(Diagnostic::error(
+                    value.span(),
+                    format!("the value of `{key_text}` contains a NUL character, which no environment can hold"),
+                ));
+            }
+            if looks_secret(key_text) && !value.get_ref().is_empty() {
+                cx.error(
+                    Diagnostic::warning(value.span(), format!("`{key_text}` looks like a secret, written in stack.toml in plain text"))
+                        .with_help(format!(
+                            "remove it from `env` and add `secrets = [\"{key_text}\"]` to app `{name}`: the value then comes from the host's environment or .env at `compose up`"
+                        )),
+                );
+            }
+            if app.traces.unwrap_or(true)
+                && key_text == "OTEL_SERVICE_NAME"
+                && value.get_ref() != name
+            {
+                cx.error(
+                    Diagnostic::warning(value.span(), format!("`OTEL_SERVICE_NAME` replaces the value stackc sets (`{name}`)"))
+                        .with_help("trace-to-logs links match a span's service name to the `compose_service` label; keep them equal"),
+                );
+            }
+            env.insert(key_text.clone(), value.get_ref().clone());
+        }
+        let mut secrets = BTreeSet::new();
+        for secret in app.secrets.iter().flatten() {
+            let text = secret.get_ref();
+            if !is_env_name(text) {
+                cx.error(
+                    Diagnostic::error(
+                        secret.span(),
+                        format!("`{text}` is not a valid environment variable name"),
+                    )
+                    .with_help("use letters, digits and `_`, not starting with a digit"),
+                );
+            } else if !secrets.insert(text.clone()) {
+                cx.error(Diagnostic::error(
+                    secret.span(),
+                    format!("secret `{text}` is listed twice"),
+                ));
+            } else if let Some((key, _)) =
+                app.env.iter().flatten().find(|(k, _)| k.get_ref() == text)
+            {
+                cx.error(
+                    Diagnostic::error(
+                        secret.span(),
+                        format!("`{text}` is both a secret and a literal `env` value"),
+                    )
+                    .with_related(key.span(), "the literal is here")
+                    .with_help("keep the secret and remove the literal from `env`"),
+                );
+            }
+        }
+
+        out.push(App {
+            name: name.clone(),
+            ident,
+            source,
+            port,
+            scrape,
+            traces: app.traces.unwrap_or(true),
+            publish: app.publish.as_ref().map(|p| *p.get_ref()),
+            env,
+            secrets: secrets.into_iter().collect(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// `[a-z0-9][a-z0-9_-]*`: compose's rule for project names.
+pub(crate) fn is_project_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn suggest_project_name(name: &str) -> String {
+    let mut out: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    out = out.trim_start_matches(['-', '_']).to_owned();
+    if out.is_empty() {
+        "stack".to_owned()
+    } else {
+        out
+    }
+}
+
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`: the compose spec's service names (pattern `^[a-zA-Z0-9._-]+$`),
+/// also required to start with a letter or digit so that they make valid container names.
+pub(crate) fn is_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 63
+}
+
+fn is_sql_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 63
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Docker's tag grammar: `[\w][\w.-]{0,127}`.
+fn is_image_tag(tag: &str) -> bool {
+    let mut chars = tag.chars();
+    tag.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// `*PASSWORD*`, `*TOKEN*`, `*SECRET*`, `*_KEY`.
+fn looks_secret(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    upper.contains("PASSWORD")
+        || upper.contains("TOKEN")
+        || upper.contains("SECRET")
+        || upper.ends_with("_KEY")
+        || upper == "KEY"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_project_name("demo"));
+        assert!(is_project_name("9-lives_x"));
+        assert!(!is_project_name("Demo"));
+        assert!(!is_project_name("-x"));
+        assert!(!is_project_name(""));
+        assert!(is_service_name("dice-roller"));
+        assert!(is_service_name("My.App_2"));
+        assert!(!is_service_name("-x"));
+        assert!(!is_service_name("a b"));
+        assert!(!is_service_name("é"));
+        assert!(is_env_name("_A1"));
+        assert!(!is_env_name("1A"));
+        assert!(!is_env_name("A-B"));
+        assert!(is_image_tag("v1.18.1"));
+        assert!(!is_image_tag("grafana/grafana:13"));
+        assert!(!is_image_tag(".x"));
+        assert_eq!(suggest_project_name("My Stack"), "my-stack");
+    }
+
+    #[test]
+    fn secret_looking_keys() {
+        for key in [
+            "DB_PASSWORD",
+            "api_token",
+            "CLIENT_SECRET",
+            "STRIPE_KEY",
+            "KEY",
+        ] {
+            assert!(looks_secret(key), "{key}");
+        }
+        for key in ["KEYBOARD", "MONKEY", "FEATURE_X", "LOG_LEVEL"] {
+            assert!(!looks_secret(key), "{key}");
+        }
+    }
+}

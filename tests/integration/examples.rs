@@ -1,0 +1,110 @@
+//! Every example is executable documentation: it checks clean, validates against the
+//! checked-in schema, and the schema file equals what `stackc schema` prints.
+
+use crate::support::{examples, overwrite, repo};
+
+#[test]
+fn schema_file_matches_the_types() {
+    let path = repo().join("schema/stack.schema.json");
+    let generated = stackc::schema::schema_json();
+    if overwrite() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        on_disk == generated,
+        "schema/stack.schema.json is stale: run `SNAPSHOTS=overwrite cargo test` and review the diff"
+    );
+}
+
+#[test]
+fn examples_validate_against_the_schema() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/stack.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let list = examples();
+    assert!(list.len() >= 2, "examples/ lost its examples");
+    for dir in list {
+        let text = std::fs::read_to_string(dir.join("stack.toml")).unwrap();
+        let value: serde_json::Value = toml::from_str(&text).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
+    }
+}
+
+#[test]
+fn examples_check_without_diagnostics() {
+    for dir in examples() {
+        let source = stackc::cli::read_source(&dir.join("stack.toml")).unwrap();
+        let checked = stackc::validate::check(&source);
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{}:\n{}",
+            dir.display(),
+            source.render(&checked.diagnostics)
+        );
+        assert!(checked.stack.is_some());
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_check_rejects() {
+    // A misspelt key must fail both the editor-facing schema and `stackc check`.
+    let schema = stackc::schema::schema();
+    let validator = jsonschema::validator_for(schema).unwrap();
+    let value: serde_json::Value =
+        toml::from_str("[metrics]\nscrape_intervall = \"15s\"\n").unwrap();
+    assert!(!validator.is_valid(&value));
+}
+
+#[test]
+fn init_writes_the_demo_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_stackc"))
+        .args(["init"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let written = std::fs::read_to_string(dir.path().join("stack.toml")).unwrap();
+    let demo = std::fs::read_to_string(repo().join("examples/demo/stack.toml")).unwrap();
+    assert_eq!(written, demo);
+    for app in [
+        "dice-roller",
+        "shiny-curl-gui",
+        "stage1",
+        "stage2",
+        "stage3",
+        "stage4",
+        "stage5",
+    ] {
+        assert!(written.contains(&format!("[apps.{app}]")), "{app}");
+    }
+}
+
+#[test]
+fn the_demo_resolves_to_the_seed_defaults() {
+    let source = stackc::cli::read_source(&repo().join("examples/demo/stack.toml")).unwrap();
+    let stack = stackc::validate::check(&source).stack.unwrap();
+    let minimal = stackc::cli::read_source(&repo().join("examples/minimal/stack.toml")).unwrap();
+    let minimal = stackc::validate::check(&minimal).stack.unwrap();
+    // Every default written out in the demo equals the built-in default.
+    assert_eq!(stack.metrics, minimal.metrics);
+    assert_eq!(stack.logs, minimal.logs);
+    assert_eq!(stack.traces, minimal.traces);
+    assert_eq!(stack.usage, minimal.usage);
+    assert_eq!(stack.ports, minimal.ports);
+    assert_eq!(stack.versions, minimal.versions);
+    assert_eq!(stack.bind, "127.0.0.1");
+    assert_eq!(stack.logs.retention.go(), "744h");
+    assert_eq!(stack.traces.retention.go(), "48h");
+    assert_eq!(stack.apps.len(), 7);
+    assert_eq!(stack.apps[0].name, "dice-roller");
+    assert_eq!(stack.apps[0].ident, "dice_roller");
+}
