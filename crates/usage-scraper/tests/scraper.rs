@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::fake_loki::{Fault, FakeLoki};
-use support::{Harness, Row, SEC, T0, sorted, stream, usage_line};
+use support::fake_loki::{FakeLoki, Fault};
+use support::{Harness, Row, SEC, T0, assert_rows, sorted, stream, usage_line};
 use usage_scraper::CycleOutcome;
 use usage_scraper::event::Malformed;
 use usage_scraper::metrics::kind;
@@ -70,7 +70,7 @@ async fn twelve_thousand_events_in_one_window_with_page_limit_5000() {
     let want = push_many(&h.loki, "dice", 12_000, |i| base + i as i64 * 100_000);
     let st = completed(h.cycle().await.unwrap());
     assert_eq!(st.inserted, 12_000);
-    assert_eq!(h.rows().await, sorted(want));
+    assert_rows(h.rows().await, sorted(want));
     let big: Vec<_> = h
         .loki
         .requests()
@@ -78,7 +78,10 @@ async fn twelve_thousand_events_in_one_window_with_page_limit_5000() {
         .filter(|r| r.returned > 0)
         .collect();
     assert!(big.len() >= 3, "{} non-empty pages", big.len());
-    assert!(big.iter().all(|r| r.params["limit"] == "5000" && r.returned <= 5000));
+    assert!(
+        big.iter()
+            .all(|r| r.params["limit"] == "5000" && r.returned <= 5000)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +100,7 @@ async fn three_thousand_lines_sharing_one_ns_with_page_limit_1000() {
     }
     let st = completed(h.cycle().await.unwrap());
     assert_eq!(st.inserted, 3020);
-    assert_eq!(h.rows().await, sorted(want));
+    assert_rows(h.rows().await, sorted(want));
     let one_ns = h.loki.requests().into_iter().find(|r| {
         r.params["start"] == format!("{t:019}") && r.params["end"] == format!("{:019}", t + 1)
     });
@@ -128,10 +131,11 @@ async fn more_lines_at_one_ns_than_the_server_max_fails_without_moving_the_curso
 async fn restart_between_pages_loses_and_duplicates_nothing() {
     let mut h = harness!("restart");
     h.settings.loki.page_limit = 100;
-    let base = T0 - 50 * 60 * SEC;
+    let base = T0 - 55 * 60 * SEC;
     let want = push_many(&h.loki, "dice", 3000, |i| base + i as i64 * SEC);
     // The 12th request hangs for good: the task is killed while paging a window.
-    h.loki.fail_request(12, Fault::Hang(Duration::from_secs(3600)));
+    h.loki
+        .fail_request(12, Fault::Hang(Duration::from_secs(3600)));
     h.settings.loki.timeout = Duration::from_secs(3600);
     let scraper = h.scraper();
     let task = tokio::spawn(async move {
@@ -152,13 +156,13 @@ async fn restart_between_pages_loses_and_duplicates_nothing() {
         .filter(|r| r.0 < cursor)
         .collect();
     assert!(!partial.is_empty());
-    assert_eq!(partial, before);
+    assert_rows(partial.clone(), before);
     assert!(partial.len() < want.len());
     // Start again: everything, once.
     h.settings.loki.timeout = Duration::from_secs(2);
     let st = completed(h.cycle().await.unwrap());
     assert!(st.inserted > 0);
-    assert_eq!(h.rows().await, sorted(want));
+    assert_rows(h.rows().await, sorted(want));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +185,7 @@ async fn loki_500s_timeouts_and_broken_bodies_are_retried() {
         Fault::Status(504),
     ]);
     completed(h.cycle().await.unwrap());
-    assert_eq!(h.rows().await, sorted(want.clone()));
+    assert_rows(h.rows().await, sorted(want.clone()));
     assert!(h.metrics.errors_of(kind::LOKI) >= 9);
     // Faults past the retry budget fail the cycle without moving the cursor; the next cycle
     // catches up.
@@ -196,7 +200,7 @@ async fn loki_500s_timeouts_and_broken_bodies_are_retried() {
     completed(h.cycle().await.unwrap());
     let mut all = want;
     all.extend(later);
-    assert_eq!(h.rows().await, sorted(all));
+    assert_rows(h.rows().await, sorted(all));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,14 +228,18 @@ async fn loki_down_for_three_simulated_hours_then_back() {
         h.clock.advance(60 * SEC);
         assert!(h.cycle().await.is_err());
     }
-    assert_eq!(h.cursor().await, Some(T0 - 5 * SEC), "no progress while down");
+    assert_eq!(
+        h.cursor().await,
+        Some(T0 - 5 * SEC),
+        "no progress while down"
+    );
     h.loki.set_down(false);
     let st = completed(h.cycle().await.unwrap());
     assert!(st.windows >= 18, "3 h in ≤ 10 min windows: {}", st.windows);
     let now = T0 + 3 * 3600 * SEC;
     assert_eq!(h.cursor().await, Some(now - 5 * SEC));
     let expect: Vec<Row> = want.into_iter().filter(|r| r.0 < now - 5 * SEC).collect();
-    assert_eq!(h.rows().await, sorted(expect));
+    assert_rows(h.rows().await, sorted(expect));
     assert!(h.metrics.lag_seconds.get() < 6.0);
 }
 
@@ -242,20 +250,24 @@ async fn late_lines_inside_the_lookback_are_stored_once() {
     let mut want = push_many(&h.loki, "dice", 10, |i| T0 - 600 * SEC + i as i64 * SEC);
     // Written at T0 - 10 s but visible only 40 s later (shipper retries): inside the lookback.
     let late = r#"{"usage":true,"event":"late","user":"u-1"}"#;
-    h.loki.push_visible_from(&l, T0 - 10 * SEC, late, T0 + 30 * SEC);
+    h.loki
+        .push_visible_from(&l, T0 - 10 * SEC, late, T0 + 30 * SEC);
     // Visible 10 min after its timestamp: beyond lookback + settle, a documented loss.
     let too_late = r#"{"usage":true,"event":"too_late"}"#;
     h.loki
         .push_visible_from(&l, T0 - 10 * SEC, too_late, T0 + 600 * SEC);
     completed(h.cycle().await.unwrap());
-    assert_eq!(h.rows().await, sorted(want.clone()));
+    assert_rows(h.rows().await, sorted(want.clone()));
     for _ in 0..12 {
         h.clock.advance(60 * SEC);
         completed(h.cycle().await.unwrap());
     }
     want.push((T0 - 10 * SEC, "dice".into(), late.into()));
-    assert_eq!(h.rows().await, sorted(want));
-    assert!(h.metrics.duplicates.get() > 0, "lookback re-reads are dropped by the key");
+    assert_rows(h.rows().await, sorted(want));
+    assert!(
+        h.metrics.duplicates.get() > 0,
+        "lookback re-reads are dropped by the key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,7 +279,10 @@ async fn malformed_lines_are_counted_and_skipped() {
         (r#"{"usage": true, "event": "cut"#, Malformed::NotJson),
         (r#"["usage", true]"#, Malformed::NotObject),
         (r#"{"usage": false, "event": "x"}"#, Malformed::UsageNotTrue),
-        (r#"{"msg": "\"usage\": true", "event": "x"}"#, Malformed::UsageNotTrue),
+        (
+            r#"{"msg": "\"usage\": true", "event": "x"}"#,
+            Malformed::UsageNotTrue,
+        ),
         (r#"{"usage": true}"#, Malformed::MissingEvent),
         (r#"{"usage": true, "event": 7}"#, Malformed::MissingEvent),
     ];
@@ -281,10 +296,14 @@ async fn malformed_lines_are_counted_and_skipped() {
     let mut want = Vec::new();
     for (i, line) in good.iter().enumerate() {
         h.loki.push(&l, T0 - 50 * SEC + i as i64, line);
-        want.push((T0 - 50 * SEC + i as i64, "dice".to_owned(), (*line).to_owned()));
+        want.push((
+            T0 - 50 * SEC + i as i64,
+            "dice".to_owned(),
+            (*line).to_owned(),
+        ));
     }
     completed(h.cycle().await.unwrap());
-    assert_eq!(h.rows().await, sorted(want));
+    assert_rows(h.rows().await, sorted(want));
     for reason in Malformed::ALL {
         let n = bad.iter().filter(|(_, r)| *r == reason).count() as u64;
         assert_eq!(h.metrics.malformed_of(reason), n, "{reason:?}");
@@ -321,7 +340,7 @@ async fn the_same_events_delivered_twice_are_stored_once() {
     h.loki.set_duplicate_values(true);
     let st = completed(h.cycle().await.unwrap());
     assert_eq!(st.inserted, 500);
-    assert_eq!(h.rows().await, sorted(want.clone()));
+    assert_rows(h.rows().await, sorted(want.clone()));
     // Re-read the whole range (cursor rewound by an operator): nothing new.
     let c = h.cluster.superuser(&h.db).await;
     c.execute(
@@ -333,7 +352,7 @@ async fn the_same_events_delivered_twice_are_stored_once() {
     let st = completed(h.cycle().await.unwrap());
     assert_eq!(st.inserted, 0);
     assert_eq!(st.duplicates, 500);
-    assert_eq!(h.rows().await, sorted(want));
+    assert_rows(h.rows().await, sorted(want));
     // GREATEST: the rewound cursor moved forward again, never backwards.
     assert_eq!(h.cursor().await, Some(T0 - 5 * SEC));
 }
@@ -345,11 +364,17 @@ async fn identical_lines_in_two_streams_at_one_ns_are_two_rows() {
     let line = r#"{"usage":true,"event":"click","user":"u-1"}"#;
     assert!(h.loki.push(&stream("dice"), t, line));
     assert!(h.loki.push(&stream("shop"), t, line));
-    assert!(!h.loki.push(&stream("shop"), t, line), "same stream: one entry");
+    assert!(
+        !h.loki.push(&stream("shop"), t, line),
+        "same stream: one entry"
+    );
     completed(h.cycle().await.unwrap());
     assert_eq!(
         h.rows().await,
-        vec![(t, "dice".into(), line.into()), (t, "shop".into(), line.into())]
+        vec![
+            (t, "dice".into(), line.into()),
+            (t, "shop".into(), line.into())
+        ]
     );
 }
 
@@ -362,7 +387,10 @@ async fn a_missing_schema_is_named_clearly() {
     let h = Harness::with_db(cluster.clone(), db.clone()).await;
     let err = format!("{:#}", h.scraper().connect().await.unwrap_err());
     assert!(err.contains("table usage_events does not exist"), "{err}");
-    assert!(err.contains("table usage_scraper_cursor does not exist"), "{err}");
+    assert!(
+        err.contains("table usage_scraper_cursor does not exist"),
+        "{err}"
+    );
     assert!(err.contains("01-schema.sql"), "{err}");
     // Tables present but a column missing and a privilege missing.
     cluster.psql(
@@ -375,13 +403,19 @@ async fn a_missing_schema_is_named_clearly() {
          GRANT SELECT, INSERT ON usage_scraper_cursor TO usage_scraper;",
     );
     let err = format!("{:#}", h.scraper().connect().await.unwrap_err());
-    assert!(err.contains("table usage_events lacks column(s) labels"), "{err}");
+    assert!(
+        err.contains("table usage_events lacks column(s) labels"),
+        "{err}"
+    );
     cluster.psql(
         &db,
         "ALTER TABLE usage_events ADD COLUMN labels jsonb NOT NULL DEFAULT '{}'",
     );
     let err = format!("{:#}", h.scraper().connect().await.unwrap_err());
-    assert!(err.contains("lacks UPDATE on table usage_scraper_cursor"), "{err}");
+    assert!(
+        err.contains("lacks UPDATE on table usage_scraper_cursor"),
+        "{err}"
+    );
     cluster.psql(&db, "GRANT UPDATE ON usage_scraper_cursor TO usage_scraper");
     h.scraper().connect().await.unwrap();
 }
@@ -445,7 +479,11 @@ async fn fake_loki_parses_requests_like_loki() {
         ("end", "1800000".into()),
     ])
     .await;
-    assert!(usage_scraper::loki::parse_response(&body).unwrap().is_empty());
+    assert!(
+        usage_scraper::loki::parse_response(&body)
+            .unwrap()
+            .is_empty()
+    );
     // Seconds that cover everything.
     let (_, body) = get(vec![
         q.clone(),
@@ -454,13 +492,28 @@ async fn fake_loki_parses_requests_like_loki() {
         ("limit", "5000".into()),
     ])
     .await;
-    assert_eq!(usage_scraper::loki::parse_response(&body).unwrap().len(), 300);
+    assert_eq!(
+        usage_scraper::loki::parse_response(&body).unwrap().len(),
+        300
+    );
     for (params, want) in [
-        (vec![("limit", "5001".to_owned())], "max entries limit per query exceeded"),
-        (vec![("limit", "0".to_owned())], "limit must be a positive value"),
-        (vec![("direction", "sideways".to_owned())], "invalid direction"),
         (
-            vec![("start", "1700000000".to_owned()), ("end", "1600000000".to_owned())],
+            vec![("limit", "5001".to_owned())],
+            "max entries limit per query exceeded",
+        ),
+        (
+            vec![("limit", "0".to_owned())],
+            "limit must be a positive value",
+        ),
+        (
+            vec![("direction", "sideways".to_owned())],
+            "invalid direction",
+        ),
+        (
+            vec![
+                ("start", "1700000000".to_owned()),
+                ("end", "1600000000".to_owned()),
+            ],
             "end timestamp must not be before",
         ),
     ] {

@@ -211,7 +211,9 @@ impl FakeLoki {
 /// Loki's `parseTimestamp`.
 fn parse_ts(s: &str) -> Result<i64, String> {
     if s.contains('.') {
-        let f: f64 = s.parse().map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))?;
+        let f: f64 = s
+            .parse()
+            .map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))?;
         let ms = (f * 1000.0).round() as i64;
         return Ok(ms * 1_000_000);
     }
@@ -240,7 +242,11 @@ async fn query_range(
         let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
         let n = g.requests.len() + 1;
         let fault = g.faults.remove(&n);
-        let fault = if g.down { Some(Fault::Status(503)) } else { fault };
+        let fault = if g.down {
+            Some(Fault::Status(503))
+        } else {
+            fault
+        };
         g.requests.push(Recorded {
             params: params.clone(),
             status: 0,
@@ -328,7 +334,10 @@ fn answer(
         None => end - 3_600_000_000_000,
     };
     if end < start {
-        return Err((400, "end timestamp must not be before or equal to start time".into()));
+        return Err((
+            400,
+            "end timestamp must not be before or equal to start time".into(),
+        ));
     }
     let limit: i64 = match params.get("limit") {
         Some(s) => s
@@ -368,7 +377,12 @@ fn answer(
         // Newest first; within one ns, labels ascending (as Loki's lessDescending ties).
         let mut all: Vec<(&(i64, String, u64), &Stored)> =
             range.filter(|(_, e)| e.visible_from_ns <= now).collect();
-        all.sort_by(|a, b| b.0.0.cmp(&a.0.0).then(a.0.1.cmp(&b.0.1)).then(a.0.2.cmp(&b.0.2)));
+        all.sort_by(|a, b| {
+            b.0.0
+                .cmp(&a.0.0)
+                .then(a.0.1.cmp(&b.0.1))
+                .then(a.0.2.cmp(&b.0.2))
+        });
         all.into_iter().take(limit).map(|(k, e)| (k.0, e)).collect()
     };
     let returned = picked.len();

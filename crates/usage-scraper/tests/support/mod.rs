@@ -192,3 +192,22 @@ pub(crate) fn sorted(mut v: Vec<Row>) -> Vec<Row> {
     v.dedup();
     v
 }
+
+/// Asserts two sorted row sets are equal, printing only a summary of the difference.
+#[track_caller]
+pub(crate) fn assert_rows(got: Vec<Row>, want: Vec<Row>) {
+    if got == want {
+        return;
+    }
+    let g: BTreeSet<&Row> = got.iter().collect();
+    let w: BTreeSet<&Row> = want.iter().collect();
+    let missing: Vec<&&Row> = w.difference(&g).take(3).collect();
+    let extra: Vec<&&Row> = g.difference(&w).take(3).collect();
+    panic!(
+        "stored {} rows, expected {}; {} missing (first: {missing:?}), {} unexpected (first: {extra:?})",
+        got.len(),
+        want.len(),
+        w.difference(&g).count(),
+        g.difference(&w).count()
+    );
+}

@@ -39,7 +39,11 @@ fn schema_dir() -> PathBuf {
 
 fn find_bin() -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("initdb")).collect())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("initdb"))
+                .collect()
+        })
         .unwrap_or_default();
     if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
         let mut vs: Vec<PathBuf> = rd.flatten().map(|e| e.path().join("bin/initdb")).collect();
@@ -66,7 +70,10 @@ fn find_psql() -> Option<PathBuf> {
 
 fn current_uid() -> u32 {
     let out = Command::new("id").arg("-u").output().expect("run id -u");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("uid")
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("uid")
 }
 
 fn postgres_ids() -> Option<(u32, u32)> {
@@ -216,7 +223,11 @@ impl Cluster {
     /// Runs SQL as the superuser; returns psql's unaligned output.
     pub(crate) fn psql(&self, db: &str, sql: &str) -> String {
         let out = check(
-            self.psql_cmd(db).arg("-c").arg(sql).output().expect("run psql"),
+            self.psql_cmd(db)
+                .arg("-c")
+                .arg(sql)
+                .output()
+                .expect("run psql"),
             &format!("psql {sql:?}"),
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -255,7 +266,13 @@ impl Cluster {
         let n = DB_SEQ.fetch_add(1, Ordering::SeqCst);
         let tag: String = tag
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(40)
             .collect();
         format!("t{n}_{tag}")
