@@ -225,10 +225,17 @@ mod tests {
         let l3 = Labels::from([("ab".to_owned(), String::new())]);
         let l4 = Labels::from([("a".to_owned(), "b".to_owned())]);
         assert_ne!(event_id(&l3, 1, "x"), event_id(&l4, 1, "x"));
-        // A fixed vector, so an accidental change of the hash input shows up.
+        // A fixed vector (computed independently with Python's hashlib), so an accidental
+        // change of the hash input — which would duplicate every stored event — shows up.
+        let l = Labels::from([("compose_service".to_owned(), "dice".to_owned())]);
         assert_eq!(
-            event_id(&Labels::new(), 0, "").to_string(),
-            event_id(&Labels::new(), 0, "").to_string()
+            event_id(
+                &l,
+                1_700_000_000_000_000_000,
+                r#"{"usage":true,"event":"x"}"#
+            )
+            .to_string(),
+            "def5ee57-e88b-56b0-ed53-96774218b35b"
         );
     }
 }

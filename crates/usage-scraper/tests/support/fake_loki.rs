@@ -320,10 +320,10 @@ fn answer(
     if query.is_empty() {
         return Err((400, "parse error : syntax error: unexpected $end".into()));
     }
-    if let Some(want) = &g.expected_query {
-        if &query != want {
-            return Err((400, format!("parse error : unexpected query {query:?}")));
-        }
+    if let Some(want) = &g.expected_query
+        && &query != want
+    {
+        return Err((400, format!("parse error : unexpected query {query:?}")));
     }
     let end = match params.get("end") {
         Some(s) => parse_ts(s).map_err(|e| (400, e))?,
