@@ -48,7 +48,11 @@ pub async fn run_service(
         Options::default(),
     )?;
     let result = async {
-        scraper.connect().await?;
+        let mut sd = shutdown.clone();
+        tokio::select! {
+            r = scraper.connect() => r?,
+            _ = sd.wait_for(|stop| *stop) => return Ok(()),
+        }
         if once {
             let mut sd = shutdown.clone();
             scraper.run_cycle(&mut sd).await?;
