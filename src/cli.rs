@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+
+use crate::emit;
+use crate::model::Stack;
+use crate::targets::{self, OutputFile};
 use clap::{Parser, Subcommand};
 
 use crate::diagnostic::{self, SourceFile};
@@ -81,10 +85,113 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             stdout.write_all(crate::schema::schema_json().as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build { .. } | Command::Diff { .. } | Command::Graph { .. } => {
-            bail!("this command is not implemented yet: see issue 4 (`stackc build`)")
+        Command::Build { stack, out, check } => build(&stack, out.as_deref(), check),
+        Command::Diff { stack, out } => diff(&stack, out.as_deref()),
+        Command::Graph { stack } => {
+            let Some(stack) = valid(&stack)? else {
+                return Ok(ExitCode::from(INVALID));
+            };
+            std::io::stdout()
+                .lock()
+                .write_all(crate::graph::mermaid(&stack).as_bytes())?;
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Checks a stack file, printing diagnostics; `None` when it has errors.
+fn valid(path: &Path) -> anyhow::Result<Option<Stack>> {
+    let (source, checked) = checked(path)?;
+    if checked.has_errors() {
+        eprintln!(
+            "`{}`: {}; nothing was written",
+            source.name,
+            diagnostic::summary(&checked.diagnostics)
+        );
+        return Ok(None);
+    }
+    Ok(checked.stack)
+}
+
+/// The output directory: `-o DIR`, or `generated/` next to the stack file.
+fn out_dir(stack: &Path, out: Option<&Path>) -> PathBuf {
+    match out {
+        Some(out) => out.to_path_buf(),
+        None => stack
+            .parent()
+            .map_or_else(|| PathBuf::from("generated"), |p| p.join("generated")),
+    }
+}
+
+/// Renders the whole tree (with its manifest) for a stack file and output directory.
+fn render(stack_path: &Path, stack: &Stack, out: &Path) -> anyhow::Result<Vec<OutputFile>> {
+    let stack_dir = match stack_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let options = targets::Options {
+        stack_dir: emit::relative_path(out, &stack_dir)?,
+    };
+    Ok(emit::with_manifest(targets::render(stack, &options)?))
+}
+
+fn build(path: &Path, out: Option<&Path>, check: bool) -> anyhow::Result<ExitCode> {
+    let Some(stack) = valid(path)? else {
+        return Ok(ExitCode::from(INVALID));
+    };
+    let out = out_dir(path, out);
+    let files = render(path, &stack, &out)?;
+    if check {
+        let drift = emit::compare(&out, &files)?;
+        if drift.is_empty() {
+            eprintln!("`{}` is up to date", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("`{}` differs from `{}`:", out.display(), path.display());
+        for (kind, list) in [
+            ("new", &drift.new),
+            ("changed", &drift.changed),
+            ("stale", &drift.stale),
+        ] {
+            for file in list {
+                eprintln!("  {kind:<8} {file}");
+            }
+        }
+        eprintln!("run `stackc build` to regenerate");
+        return Ok(ExitCode::from(INVALID));
+    }
+    let written = emit::write(&out, &files)?;
+    let drift = &written.drift;
+    if drift.is_empty() {
+        eprintln!("`{}` is up to date ({} files)", out.display(), files.len());
+    } else {
+        eprintln!(
+            "wrote `{}`: {} files, {} new, {} changed, {} removed",
+            out.display(),
+            files.len(),
+            drift.new.len(),
+            drift.changed.len(),
+            drift.stale.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let Some(stack) = valid(path)? else {
+        return Ok(ExitCode::from(INVALID));
+    };
+    let out = out_dir(path, out);
+    let files = render(path, &stack, &out)?;
+    let drift = emit::compare(&out, &files)?;
+    if drift.is_empty() {
+        eprintln!("`{}` is up to date", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(emit::diff(&out, &files, &drift)?.as_bytes())?;
+    Ok(ExitCode::from(INVALID))
 }
 
 /// The starter file `init` writes: the demo example, every default written out.

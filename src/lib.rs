@@ -1,9 +1,25 @@
 //! stackc compiles one `stack.toml` into every file of a correlated observability stack.
+//!
+//! The pipeline, one module per step:
+//!
+//! 1. `load`: read the file and parse it with recovery, keeping every span.
+//! 2. `validate`: the schema check (`schema`) and the semantic checks, all diagnostics
+//!    at once (`diagnostic` renders them as `file:line:col` with carets).
+//! 3. `model`: the resolved `Stack`, defaults applied and names sanitised.
+//! 4. `targets`: pure rendering, one module per emitted target, through the embedded
+//!    strict templates of `templates`.
+//! 5. `emit`: write all files or none, check drift, print diffs.
+//!
+//! `cli` maps commands onto these steps; `graph` draws a stack as Mermaid.
 pub mod cli;
 pub mod diagnostic;
 pub mod duration;
+pub mod emit;
+pub mod graph;
 pub mod load;
 pub mod model;
 pub mod raw;
 pub mod schema;
+pub mod targets;
+pub mod templates;
 pub mod validate;

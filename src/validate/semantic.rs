@@ -168,21 +168,21 @@ pub(crate) fn resolve(
         ),
         None => scrape_interval.min(Duration::from_secs(10)),
     };
-    if let Some(timeout) = &metrics_raw.scrape_timeout {
-        if scrape_timeout > scrape_interval {
-            let mut d = Diagnostic::error(
-                timeout.span(),
-                format!(
-                    "`scrape_timeout` ({}) is longer than `scrape_interval` ({scrape_interval})",
-                    timeout.get_ref()
-                ),
-            )
-            .with_help("Prometheus refuses a timeout longer than the interval");
-            if let Some(interval) = &metrics_raw.scrape_interval {
-                d = d.with_related(interval.span(), "the interval is set here");
-            }
-            cx.error(d);
+    if let Some(timeout) = &metrics_raw.scrape_timeout
+        && scrape_timeout > scrape_interval
+    {
+        let mut d = Diagnostic::error(
+            timeout.span(),
+            format!(
+                "`scrape_timeout` ({}) is longer than `scrape_interval` ({scrape_interval})",
+                timeout.get_ref()
+            ),
+        )
+        .with_help("Prometheus refuses a timeout longer than the interval");
+        if let Some(interval) = &metrics_raw.scrape_interval {
+            d = d.with_related(interval.span(), "the interval is set here");
         }
+        cx.error(d);
     }
     let metrics_retention = cx.duration(
         metrics_raw.retention.as_ref(),
@@ -210,19 +210,19 @@ pub(crate) fn resolve(
         Duration::from_secs(24 * 3600),
         None,
     );
-    if let Some(value) = raw.logs.as_ref().and_then(|l| l.retention.as_ref()) {
-        if logs_retention.as_millis() % 3_600_000 != 0 {
-            cx.error(
-                Diagnostic::error(
-                    value.span(),
-                    format!(
-                        "`retention` in `[logs]` must be whole hours, found `{}`",
-                        value.get_ref()
-                    ),
-                )
-                .with_help("Loki's compactor applies retention per hour of index"),
-            );
-        }
+    if let Some(value) = raw.logs.as_ref().and_then(|l| l.retention.as_ref())
+        && !logs_retention.as_millis().is_multiple_of(3_600_000)
+    {
+        cx.error(
+            Diagnostic::error(
+                value.span(),
+                format!(
+                    "`retention` in `[logs]` must be whole hours, found `{}`",
+                    value.get_ref()
+                ),
+            )
+            .with_help("Loki's compactor applies retention per hour of index"),
+        );
     }
     let traces_retention = cx.duration(
         raw.traces.as_ref().and_then(|t| t.retention.as_ref()),

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-pub fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn examples() -> Vec<PathBuf> {
+pub(crate) fn examples() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -17,6 +17,6 @@ pub fn examples() -> Vec<PathBuf> {
 }
 
 /// True when golden files should be rewritten instead of compared.
-pub fn overwrite() -> bool {
+pub(crate) fn overwrite() -> bool {
     std::env::var("SNAPSHOTS").is_ok_and(|v| v == "overwrite")
 }

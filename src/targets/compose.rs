@@ -1,0 +1,495 @@
+//! `compose.yaml` and `.env.example`: the services of the stack and the apps, their
+//! images, ports (bound to `[stack].bind`), health checks, start order and named volumes.
+//!
+//! Escaping: the template JSON-encodes every value; values that compose would
+//! interpolate have `$` doubled here first, so an app's `env` reaches it literally.
+//! Secrets are `${VAR:?…}` references to the user's `.env`, never values.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::wiring::{db, port, secret, service};
+use super::{HEADER, Options, OutputFile};
+use crate::model::{AppSource, PortKey, Stack};
+use crate::templates::Templates;
+
+/// Load-bearing: used by `templates/compose/compose.yaml.j2`.
+#[derive(Serialize)]
+struct Context {
+    name: String,
+    prometheus_retention_flag: String,
+    services: Services,
+    usage: Option<UsageContext>,
+    apps: Vec<AppContext>,
+    volumes: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Services {
+    alloy: Service,
+    prometheus: Service,
+    loki: Service,
+    tempo: Service,
+    grafana: Service,
+    postgres: Service,
+    usage_scraper: Service,
+    node_exporter: Service,
+    cadvisor: Service,
+}
+
+#[derive(Serialize, Default)]
+struct Service {
+    image: String,
+    ports: Vec<Port>,
+    /// `test` of the health check, when the image can run one.
+    healthcheck: Option<Vec<String>>,
+    depends_on: Vec<Dependency>,
+    environment: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct Port {
+    target: u16,
+    /// A string, as the compose spec's long syntax has it.
+    published: String,
+    host_ip: String,
+}
+
+#[derive(Serialize)]
+struct Dependency {
+    service: &'static str,
+    condition: &'static str,
+}
+
+#[derive(Serialize)]
+struct UsageContext {
+    /// `postgres-data:<data dir>`; the data dir moved in PostgreSQL 18's image.
+    postgres_volume: &'static str,
+}
+
+#[derive(Serialize)]
+struct AppContext {
+    service: String,
+    image: Option<String>,
+    build: Option<String>,
+    environment: BTreeMap<String, String>,
+    ports: Vec<Port>,
+    depends_on: Vec<Dependency>,
+}
+
+/// A `${VAR:?…}` reference: compose refuses to start while `VAR` is unset.
+pub fn required_env(name: &str) -> String {
+    format!("${{{name}:?set {name} in .env (see .env.example)}}")
+}
+
+/// Doubles `$` so that compose passes it through literally.
+pub fn escape_dollars(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+/// `(major, minor, patch)` of an image tag like `v3.7.6` or `18-alpine`; `None` for
+/// tags such as `latest`, which are then taken to be new enough for every feature.
+pub fn tag_version(tag: &str) -> Option<(u32, u32, u32)> {
+    let tag = tag.strip_prefix('v').unwrap_or(tag);
+    let mut parts = tag
+        .split(|c: char| !c.is_ascii_digit())
+        .take_while(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    let patch = parts.next().flatten().unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+fn at_least(tag: &str, version: (u32, u32, u32)) -> bool {
+    tag_version(tag).is_none_or(|v| v >= version)
+}
+
+fn cmd(parts: &[&str]) -> Option<Vec<String>> {
+    Some(parts.iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// Whether Loki's image can check itself (`loki -health`, 3.6.5 and later).
+pub fn loki_has_healthcheck(stack: &Stack) -> bool {
+    at_least(&stack.versions.loki, (3, 6, 5))
+}
+
+/// Whether Tempo's image can check itself (`tempo -health`, 3.0 and later).
+pub fn tempo_has_healthcheck(stack: &Stack) -> bool {
+    at_least(&stack.versions.tempo, (3, 0, 0))
+}
+
+pub fn render(
+    stack: &Stack,
+    templates: &Templates,
+    options: &Options,
+) -> anyhow::Result<Vec<OutputFile>> {
+    let bind = &stack.bind;
+    let publish = |key: PortKey| -> Vec<Port> {
+        stack
+            .ports
+            .get(key)
+            .map(|host| Port {
+                target: key.container_port(),
+                published: host.to_string(),
+                host_ip: bind.clone(),
+            })
+            .into_iter()
+            .collect()
+    };
+    let healthy = |name: &'static str| Dependency {
+        service: name,
+        condition: "service_healthy",
+    };
+    let started = |name: &'static str| Dependency {
+        service: name,
+        condition: "service_started",
+    };
+    let loki_ready = if loki_has_healthcheck(stack) {
+        healthy(service::LOKI)
+    } else {
+        started(service::LOKI)
+    };
+    let tempo_ready = || {
+        if tempo_has_healthcheck(stack) {
+            healthy(service::TEMPO)
+        } else {
+            started(service::TEMPO)
+        }
+    };
+    let usage = stack.usage.as_ref();
+    let v = &stack.versions;
+
+    let mut alloy_ports = publish(PortKey::Alloy);
+    alloy_ports.extend(publish(PortKey::OtlpGrpc));
+    alloy_ports.extend(publish(PortKey::OtlpHttp));
+
+    let mut grafana_env = BTreeMap::from([
+        ("GF_SECURITY_ADMIN_USER".to_owned(), "admin".to_owned()),
+        (
+            "GF_SECURITY_ADMIN_PASSWORD".to_owned(),
+            required_env(secret::GRAFANA_ADMIN_PASSWORD),
+        ),
+        ("GF_AUTH_ANONYMOUS_ENABLED".to_owned(), "false".to_owned()),
+        ("GF_AUTH_DISABLE_LOGIN_FORM".to_owned(), "false".to_owned()),
+        ("GF_USERS_ALLOW_SIGN_UP".to_owned(), "false".to_owned()),
+        (
+            "GF_ANALYTICS_REPORTING_ENABLED".to_owned(),
+            "false".to_owned(),
+        ),
+        (
+            "GF_ANALYTICS_CHECK_FOR_UPDATES".to_owned(),
+            "false".to_owned(),
+        ),
+    ]);
+    let mut grafana_depends = vec![healthy(service::PROMETHEUS), loki_ready, tempo_ready()];
+    if usage.is_some() {
+        grafana_env.insert(
+            secret::READER_DB_PASSWORD.to_owned(),
+            required_env(secret::READER_DB_PASSWORD),
+        );
+        grafana_depends.push(healthy(service::POSTGRES));
+    }
+
+    let postgres = match usage {
+        Some(usage) => Service {
+            image: format!("postgres:{}", v.postgres),
+            ports: publish(PortKey::Postgres),
+            healthcheck: cmd(&[
+                "CMD",
+                "pg_isready",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                db::SUPERUSER,
+                "-d",
+                &usage.database,
+            ]),
+            environment: BTreeMap::from([
+                ("POSTGRES_DB".to_owned(), usage.database.clone()),
+                ("POSTGRES_USER".to_owned(), db::SUPERUSER.to_owned()),
+                (
+                    "POSTGRES_PASSWORD".to_owned(),
+                    required_env(secret::POSTGRES_PASSWORD),
+                ),
+                (
+                    secret::SCRAPER_DB_PASSWORD.to_owned(),
+                    required_env(secret::SCRAPER_DB_PASSWORD),
+                ),
+                (
+                    secret::READER_DB_PASSWORD.to_owned(),
+                    required_env(secret::READER_DB_PASSWORD),
+                ),
+            ]),
+            ..Service::default()
+        },
+        None => Service::default(),
+    };
+    let usage_scraper = Service {
+        image: format!("stackc/usage-scraper:{}", env!("CARGO_PKG_VERSION")),
+        depends_on: vec![
+            if loki_has_healthcheck(stack) {
+                healthy(service::LOKI)
+            } else {
+                started(service::LOKI)
+            },
+            healthy(service::POSTGRES),
+        ],
+        environment: BTreeMap::from([(
+            secret::SCRAPER_DB_PASSWORD.to_owned(),
+            required_env(secret::SCRAPER_DB_PASSWORD),
+        )]),
+        ..Service::default()
+    };
+
+    let services = Services {
+        alloy: Service {
+            image: format!("grafana/alloy:{}", v.alloy),
+            ports: alloy_ports,
+            depends_on: vec![
+                if loki_has_healthcheck(stack) {
+                    healthy(service::LOKI)
+                } else {
+                    started(service::LOKI)
+                },
+                tempo_ready(),
+            ],
+            ..Service::default()
+        },
+        prometheus: Service {
+            image: format!("prom/prometheus:{}", v.prometheus),
+            ports: publish(PortKey::Prometheus),
+            healthcheck: cmd(&[
+                "CMD",
+                "wget",
+                "-q",
+                "--spider",
+                &format!("http://localhost:{}/-/ready", port::PROMETHEUS),
+            ]),
+            ..Service::default()
+        },
+        loki: Service {
+            image: format!("grafana/loki:{}", v.loki),
+            ports: publish(PortKey::Loki),
+            healthcheck: loki_has_healthcheck(stack)
+                .then(|| cmd(&["CMD", "/usr/bin/loki", "-health"]))
+                .flatten(),
+            ..Service::default()
+        },
+        tempo: Service {
+            image: format!("grafana/tempo:{}", v.tempo),
+            ports: publish(PortKey::Tempo),
+            healthcheck: tempo_has_healthcheck(stack)
+                .then(|| cmd(&["CMD", "/tempo", "-health"]))
+                .flatten(),
+            ..Service::default()
+        },
+        grafana: Service {
+            image: format!("grafana/grafana:{}", v.grafana),
+            ports: publish(PortKey::Grafana),
+            healthcheck: cmd(&[
+                "CMD",
+                "wget",
+                "-q",
+                "--spider",
+                &format!("http://localhost:{}/api/health", port::GRAFANA),
+            ]),
+            depends_on: grafana_depends,
+            environment: grafana_env,
+        },
+        postgres,
+        usage_scraper,
+        node_exporter: Service {
+            image: format!("prom/node-exporter:{}", v.node_exporter),
+            ports: publish(PortKey::NodeExporter),
+            healthcheck: cmd(&[
+                "CMD",
+                "wget",
+                "-q",
+                "--spider",
+                &format!("http://localhost:{}/metrics", port::NODE_EXPORTER),
+            ]),
+            ..Service::default()
+        },
+        cadvisor: Service {
+            image: format!("ghcr.io/google/cadvisor:{}", v.cadvisor),
+            ports: publish(PortKey::Cadvisor),
+            ..Service::default()
+        },
+    };
+
+    let apps = stack
+        .apps
+        .iter()
+        .map(|app| {
+            let mut environment: BTreeMap<String, String> = BTreeMap::new();
+            if app.traces {
+                environment.insert(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+                    format!("http://{}:{}", service::ALLOY, port::OTLP_HTTP),
+                );
+                environment.insert("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "http/protobuf".into());
+                environment.insert("OTEL_SERVICE_NAME".into(), escape_dollars(&app.name));
+                environment.insert(
+                    "OTEL_RESOURCE_ATTRIBUTES".into(),
+                    format!("service.namespace={}", escape_dollars(&stack.name)),
+                );
+            }
+            for (key, value) in &app.env {
+                environment.insert(key.clone(), escape_dollars(value));
+            }
+            for name in &app.secrets {
+                environment.insert(name.clone(), required_env(name));
+            }
+            let (image, build) = match &app.source {
+                AppSource::Image(image) => (Some(escape_dollars(image)), None),
+                AppSource::Build(path) => (
+                    None,
+                    Some(escape_dollars(&join_path(&options.stack_dir, path))),
+                ),
+            };
+            AppContext {
+                service: app.name.clone(),
+                image,
+                build,
+                environment,
+                ports: app
+                    .publish
+                    .map(|host| Port {
+                        target: app.port,
+                        published: host.to_string(),
+                        host_ip: bind.clone(),
+                    })
+                    .into_iter()
+                    .collect(),
+                depends_on: if app.traces {
+                    vec![started(service::ALLOY)]
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect();
+
+    let mut volumes = vec![
+        "alloy-data",
+        "grafana-data",
+        "loki-data",
+        "prometheus-data",
+        "tempo-data",
+    ];
+    if usage.is_some() {
+        volumes.insert(2, "postgres-data");
+        volumes.sort_unstable();
+    }
+    let context = Context {
+        name: stack.name.clone(),
+        prometheus_retention_flag: format!(
+            "--storage.tsdb.retention.time={}",
+            stack.metrics.retention.prometheus()
+        ),
+        services,
+        usage: usage.map(|_| UsageContext {
+            postgres_volume: if at_least(&v.postgres, (18, 0, 0)) {
+                "postgres-data:/var/lib/postgresql"
+            } else {
+                "postgres-data:/var/lib/postgresql/data"
+            },
+        }),
+        apps,
+        volumes,
+    };
+    let compose = tidy_yaml(&templates.render("compose/compose.yaml.j2", &context)?);
+
+    Ok(vec![
+        OutputFile::new("compose.yaml", compose),
+        OutputFile::new(".env.example", env_example(stack)),
+    ])
+}
+
+/// `.env.example`: every variable the stack reads from `.env`, empty.
+fn env_example(stack: &Stack) -> String {
+    let mut out = format!(
+        "# {HEADER}\n# Copy to .env and fill in every value; compose refuses to start while one is empty.\n# .env holds secrets: keep it out of version control.\n\n"
+    );
+    out.push_str("# Grafana's `admin` user\n");
+    out.push_str(&format!("{}=\n", secret::GRAFANA_ADMIN_PASSWORD));
+    if stack.usage.is_some() {
+        out.push_str(
+            "\n# PostgreSQL (usage statistics): superuser, scraper (writes) and Grafana (reads)\n",
+        );
+        for name in [
+            secret::POSTGRES_PASSWORD,
+            secret::SCRAPER_DB_PASSWORD,
+            secret::READER_DB_PASSWORD,
+        ] {
+            out.push_str(&format!("{name}=\n"));
+        }
+    }
+    for app in stack.apps.iter().filter(|a| !a.secrets.is_empty()) {
+        out.push_str(&format!("\n# app `{}`\n", app.name));
+        for name in &app.secrets {
+            out.push_str(&format!("{name}=\n"));
+        }
+    }
+    out
+}
+
+/// Joins the stack directory and a build path, dropping `.` segments.
+fn join_path(base: &str, path: &str) -> String {
+    let joined: Vec<&str> = base
+        .split('/')
+        .chain(path.split('/'))
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    if joined.is_empty() {
+        ".".to_owned()
+    } else {
+        joined.join("/")
+    }
+}
+
+/// Removes the blank lines that optional template blocks leave inside a service, and
+/// collapses runs of blank lines.
+fn tidy_yaml(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
+            let inside = next.is_some_and(|n| n.starts_with("    "));
+            let after_blank = out.ends_with("\n\n") || out.is_empty();
+            if inside || after_blank || next.is_none() {
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        assert_eq!(tag_version("v3.14.0"), Some((3, 14, 0)));
+        assert_eq!(tag_version("18"), Some((18, 0, 0)));
+        assert_eq!(tag_version("18-alpine"), Some((18, 0, 0)));
+        assert_eq!(tag_version("latest"), None);
+        assert!(at_least("3.6.5", (3, 6, 5)));
+        assert!(!at_least("3.6.4", (3, 6, 5)));
+        assert!(at_least("main", (3, 6, 5)));
+    }
+
+    #[test]
+    fn dollars_and_paths() {
+        assert_eq!(escape_dollars("a$b$$c"), "a$$b$$$$c");
+        assert_eq!(join_path("..", "apps/web"), "../apps/web");
+        assert_eq!(join_path(".", "./web"), "web");
+        assert_eq!(required_env("X"), "${X:?set X in .env (see .env.example)}");
+    }
+}

@@ -1,0 +1,32 @@
+//! `loki/loki.yaml`: single-binary Loki with filesystem storage, TSDB v13 and retention
+//! really enforced (compactor with `retention_enabled` and a delete-request store).
+
+use serde::Serialize;
+
+use super::wiring::port;
+use super::{Options, OutputFile};
+use crate::model::Stack;
+use crate::templates::Templates;
+
+/// Load-bearing: used by `templates/loki/loki.yaml.j2`.
+#[derive(Serialize)]
+struct Context {
+    http_port: u16,
+    /// Go duration in hours (`744h`): portable across Loki versions.
+    retention: String,
+}
+
+pub fn render(
+    stack: &Stack,
+    templates: &Templates,
+    _: &Options,
+) -> anyhow::Result<Vec<OutputFile>> {
+    let context = Context {
+        http_port: port::LOKI,
+        retention: stack.logs.retention.go(),
+    };
+    Ok(vec![OutputFile::new(
+        "loki/loki.yaml",
+        templates.render("loki/loki.yaml.j2", &context)?,
+    )])
+}

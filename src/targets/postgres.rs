@@ -1,0 +1,53 @@
+//! `postgres/init/*.sql`: the usage database's schema (SPEC §5) and its two roles, a
+//! writer for the scraper and a read-only one for Grafana. Passwords are read from the
+//! container's environment by psql's `\getenv` when the entrypoint runs these files.
+//! Every interpolated value is an identifier the model validated (`[a-z_][a-z0-9_]*`)
+//! or a constant from `wiring`.
+
+use serde::Serialize;
+
+use super::wiring::{db, secret};
+use super::{Options, OutputFile};
+use crate::model::Stack;
+use crate::templates::Templates;
+
+/// Load-bearing: used by `templates/postgres/*.sql.j2`.
+#[derive(Serialize)]
+struct Context<'a> {
+    database: &'a str,
+    events_table: &'static str,
+    cursor_table: &'static str,
+    writer: &'static str,
+    reader: &'static str,
+    writer_password_env: &'static str,
+    reader_password_env: &'static str,
+}
+
+pub fn render(
+    stack: &Stack,
+    templates: &Templates,
+    _: &Options,
+) -> anyhow::Result<Vec<OutputFile>> {
+    let Some(usage) = &stack.usage else {
+        return Ok(Vec::new());
+    };
+    let context = Context {
+        database: &usage.database,
+        events_table: db::EVENTS_TABLE,
+        cursor_table: db::CURSOR_TABLE,
+        writer: db::WRITER_ROLE,
+        reader: db::READER_ROLE,
+        writer_password_env: secret::SCRAPER_DB_PASSWORD,
+        reader_password_env: secret::READER_DB_PASSWORD,
+    };
+    Ok(vec![
+        OutputFile::new(
+            "postgres/init/01-schema.sql",
+            templates.render("postgres/01-schema.sql.j2", &context)?,
+        ),
+        OutputFile::new(
+            "postgres/init/02-roles.sql",
+            templates.render("postgres/02-roles.sql.j2", &context)?,
+        ),
+    ])
+}

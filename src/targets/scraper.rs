@@ -1,0 +1,69 @@
+//! `usage-scraper/scraper.toml`: the settings file of the usage-scraper crate, its only
+//! contract with stackc. The LogQL selection is derived from the labels Alloy writes.
+
+use serde::Serialize;
+
+use super::wiring::{db, label, port, secret, service};
+use super::{Options, OutputFile};
+use crate::model::Stack;
+use crate::templates::{Templates, go_quote};
+
+/// Load-bearing: used by `templates/usage-scraper/scraper.toml.j2`.
+#[derive(Serialize)]
+struct Context {
+    loki_url: String,
+    query: String,
+    poll_interval: String,
+    lookback: String,
+    postgres_host: &'static str,
+    postgres_port: u16,
+    database: String,
+    user: &'static str,
+    password_env: &'static str,
+    events_table: &'static str,
+    cursor_table: &'static str,
+    cursor_name: String,
+    app_label: &'static str,
+    listen: String,
+}
+
+/// The LogQL the scraper runs: this compose project's streams (the label Alloy sets on
+/// every container log line), with a cheap line filter for `"usage": true`; the scraper
+/// then checks each line's JSON exactly.
+pub fn usage_query(stack: &Stack) -> String {
+    format!(
+        r#"{{{}={}}} |~ "\"usage\"\\s*:\\s*true""#,
+        label::COMPOSE_PROJECT,
+        go_quote(&stack.name)
+    )
+}
+
+pub fn render(
+    stack: &Stack,
+    templates: &Templates,
+    _: &Options,
+) -> anyhow::Result<Vec<OutputFile>> {
+    let Some(usage) = &stack.usage else {
+        return Ok(Vec::new());
+    };
+    let context = Context {
+        loki_url: format!("http://{}:{}", service::LOKI, port::LOKI),
+        query: usage_query(stack),
+        poll_interval: usage.poll_interval.go(),
+        lookback: usage.lookback.go(),
+        postgres_host: service::POSTGRES,
+        postgres_port: port::POSTGRES,
+        database: usage.database.clone(),
+        user: db::WRITER_ROLE,
+        password_env: secret::SCRAPER_DB_PASSWORD,
+        events_table: db::EVENTS_TABLE,
+        cursor_table: db::CURSOR_TABLE,
+        cursor_name: stack.name.clone(),
+        app_label: label::COMPOSE_SERVICE,
+        listen: format!("0.0.0.0:{}", port::USAGE_SCRAPER),
+    };
+    Ok(vec![OutputFile::new(
+        "usage-scraper/scraper.toml",
+        templates.render("usage-scraper/scraper.toml.j2", &context)?,
+    )])
+}

@@ -1,0 +1,84 @@
+//! The names that tie the stack's files together, in one place: service names and ports,
+//! the Loki labels Alloy writes and the queries read, datasource uids, database roles and
+//! the environment variables that carry secrets. A name used by two files comes from here.
+
+/// Compose service names of the stack's own components.
+pub mod service {
+    pub const ALLOY: &str = "alloy";
+    pub const PROMETHEUS: &str = "prometheus";
+    pub const LOKI: &str = "loki";
+    pub const TEMPO: &str = "tempo";
+    pub const GRAFANA: &str = "grafana";
+    pub const POSTGRES: &str = "postgres";
+    pub const NODE_EXPORTER: &str = "node-exporter";
+    pub const CADVISOR: &str = "cadvisor";
+    pub const USAGE_SCRAPER: &str = "usage-scraper";
+}
+
+/// Container ports inside the compose network.
+pub mod port {
+    pub const ALLOY_HTTP: u16 = 12345;
+    pub const OTLP_GRPC: u16 = 4317;
+    pub const OTLP_HTTP: u16 = 4318;
+    pub const PROMETHEUS: u16 = 9090;
+    pub const LOKI: u16 = 3100;
+    pub const TEMPO: u16 = 3200;
+    pub const GRAFANA: u16 = 3000;
+    pub const POSTGRES: u16 = 5432;
+    pub const NODE_EXPORTER: u16 = 9100;
+    pub const CADVISOR: u16 = 8080;
+    pub const USAGE_SCRAPER: u16 = 9464;
+}
+
+/// Loki stream labels Alloy attaches to every container log line.
+pub mod label {
+    pub const CONTAINER_NAME: &str = "container_name";
+    pub const JOB: &str = "job";
+    pub const COMPOSE_PROJECT: &str = "compose_project";
+    pub const COMPOSE_SERVICE: &str = "compose_service";
+    pub const SERVICE_NAME: &str = "service_name";
+    pub const STREAM: &str = "stream";
+    /// From the JSON line's `level` field.
+    pub const LEVEL: &str = "level";
+    /// Every stream label, in the order Alloy writes them.
+    pub const ALL: [&str; 7] = [
+        CONTAINER_NAME,
+        JOB,
+        COMPOSE_PROJECT,
+        COMPOSE_SERVICE,
+        SERVICE_NAME,
+        STREAM,
+        LEVEL,
+    ];
+}
+
+/// Structured metadata keys Alloy extracts from JSON lines (never labels: high cardinality).
+pub mod metadata {
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+}
+
+/// Grafana datasource uids, fixed so that links and dashboards can name them.
+pub mod datasource {
+    pub const PROMETHEUS: &str = "prometheus";
+    pub const LOKI: &str = "loki";
+    pub const TEMPO: &str = "tempo";
+    pub const POSTGRES: &str = "postgres";
+}
+
+/// The usage database's tables and roles.
+pub mod db {
+    pub const EVENTS_TABLE: &str = "usage_events";
+    pub const CURSOR_TABLE: &str = "usage_scraper_cursor";
+    pub const WRITER_ROLE: &str = "usage_scraper";
+    pub const READER_ROLE: &str = "usage_reader";
+    pub const SUPERUSER: &str = "postgres";
+}
+
+/// Environment variables that carry the stack's own secrets (from `.env`).
+pub mod secret {
+    pub const GRAFANA_ADMIN_PASSWORD: &str = "GRAFANA_ADMIN_PASSWORD";
+    pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
+    pub const SCRAPER_DB_PASSWORD: &str = "USAGE_SCRAPER_DB_PASSWORD";
+    pub const READER_DB_PASSWORD: &str = "USAGE_READER_DB_PASSWORD";
+}

@@ -1,0 +1,169 @@
+//! Build semantics: all files or none, stale generated files removed, foreign files never
+//! touched, `build --check` and `diff` report drift with exit code 1.
+
+use std::process::{Command, Output};
+
+use crate::golden::tree;
+use crate::support::repo;
+
+fn stackc(args: &[&str], cwd: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stackc"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn setup(example: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("examples").join(example).join("stack.toml"),
+        tmp.path().join("stack.toml"),
+    )
+    .unwrap();
+    tmp
+}
+
+#[test]
+fn check_reports_new_changed_and_stale_files() {
+    let tmp = setup("demo");
+    let dir = tmp.path();
+    let first = stackc(&["build", "--check"], dir);
+    assert_eq!(first.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("new      compose.yaml"));
+
+    assert!(stackc(&["build"], dir).status.success());
+    let clean = stackc(&["build", "--check"], dir);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+
+    std::fs::write(dir.join("generated/loki/loki.yaml"), "edited\n").unwrap();
+    let drift = stackc(&["build", "--check"], dir);
+    assert_eq!(drift.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&drift.stderr);
+    assert!(stderr.contains("changed  loki/loki.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("run `stackc build` to regenerate"),
+        "{stderr}"
+    );
+
+    let diff = stackc(&["diff"], dir);
+    assert_eq!(diff.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&diff.stdout);
+    assert!(stdout.contains("--- a/loki/loki.yaml"), "{stdout}");
+    assert!(stdout.contains("+++ b/loki/loki.yaml"), "{stdout}");
+    assert!(stdout.contains("-edited"), "{stdout}");
+    // --check wrote nothing
+    assert_eq!(
+        std::fs::read_to_string(dir.join("generated/loki/loki.yaml")).unwrap(),
+        "edited\n"
+    );
+}
+
+#[test]
+fn stale_files_go_and_foreign_files_stay() {
+    let tmp = setup("demo");
+    let dir = tmp.path();
+    assert!(stackc(&["build"], dir).status.success());
+    std::fs::write(dir.join("generated/NOTES.md"), "mine\n").unwrap();
+    std::fs::create_dir_all(dir.join("generated/secrets")).unwrap();
+    std::fs::write(dir.join("generated/secrets/token"), "s3cret\n").unwrap();
+    std::fs::write(dir.join("generated/postgres/init/99-mine.sql"), "-- mine\n").unwrap();
+
+    // Turning usage off makes the SQL and scraper files stale.
+    let text = std::fs::read_to_string(dir.join("stack.toml")).unwrap();
+    std::fs::write(
+        dir.join("stack.toml"),
+        text.replace("enabled = true", "enabled = false"),
+    )
+    .unwrap();
+    let check = stackc(&["build", "--check"], dir);
+    assert!(String::from_utf8_lossy(&check.stderr).contains("stale    usage-scraper/scraper.toml"));
+    assert!(stackc(&["build"], dir).status.success());
+
+    let files = tree(&dir.join("generated"));
+    assert!(!files.contains_key("usage-scraper/scraper.toml"));
+    assert!(!files.contains_key("postgres/init/01-schema.sql"));
+    assert_eq!(files["NOTES.md"], b"mine\n");
+    assert_eq!(files["secrets/token"], b"s3cret\n");
+    assert_eq!(files["postgres/init/99-mine.sql"], b"-- mine\n");
+    assert!(
+        !dir.join("generated/usage-scraper").exists(),
+        "emptied generated dir stays"
+    );
+}
+
+#[test]
+fn a_foreign_file_in_the_way_is_never_overwritten() {
+    let tmp = setup("minimal");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("generated")).unwrap();
+    std::fs::write(dir.join("generated/compose.yaml"), "# hand-written\n").unwrap();
+    let out = stackc(&["build"], dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was not written by stackc"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("generated/compose.yaml")).unwrap(),
+        "# hand-written\n"
+    );
+    assert_eq!(tree(&dir.join("generated")).len(), 1);
+}
+
+#[test]
+fn invalid_input_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("stack.toml"), "[apps.web]\nport = 8080\n").unwrap();
+    let out = stackc(&["build"], dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was written"));
+    assert!(!dir.join("generated").exists());
+}
+
+#[test]
+fn a_failed_write_keeps_the_previous_tree() {
+    let tmp = setup("minimal");
+    let dir = tmp.path();
+    assert!(stackc(&["build"], dir).status.success());
+    let before = tree(&dir.join("generated"));
+    // An output path below a regular file cannot be created, even by root.
+    std::fs::write(dir.join("out-file"), "x").unwrap();
+    let out = stackc(&["build", "-o", "out-file/sub"], dir);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("out-file")).unwrap(), "x");
+    assert_eq!(tree(&dir.join("generated")), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_parent_keeps_the_previous_tree() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = setup("minimal");
+    let dir = tmp.path();
+    assert!(stackc(&["build"], dir).status.success());
+    let before = tree(&dir.join("generated"));
+    let text = std::fs::read_to_string(dir.join("stack.toml")).unwrap();
+    std::fs::write(
+        dir.join("stack.toml"),
+        text.replace("port = 80", "port = 81"),
+    )
+    .unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = stackc(&["build"], dir);
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if out.status.success() {
+        // root ignores permission bits; the rename then simply succeeded
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(tree(&dir.join("generated")), before);
+}
