@@ -269,7 +269,17 @@ mod tests {
     fn rejects_unknown_keys_bad_durations_and_bad_ints() {
         let unknown = GOLDEN.replace("[server]", "[server]\nextra = 1");
         assert!(Settings::parse(&unknown, no_env).is_err());
-        let bad = GOLDEN.replace("\"60s\"", "\"sixty\"");
+        let bad: String = GOLDEN
+            .lines()
+            .map(|l| {
+                if l.starts_with("interval =") {
+                    "interval = \"sixty\""
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         let err = format!("{:#}", Settings::parse(&bad, no_env).unwrap_err());
         assert!(err.contains("sixty"), "{err}");
         let e = Settings::parse(GOLDEN, |k| {
