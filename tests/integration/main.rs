@@ -8,4 +8,5 @@ mod examples;
 mod golden;
 mod outputs;
 mod properties;
+mod smoke;
 mod support;
