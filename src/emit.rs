@@ -104,12 +104,11 @@ pub fn diff(out: &Path, files: &[OutputFile], drift: &Drift) -> anyhow::Result<S
             Err(e) => Err(e).with_context(|| format!("cannot read `{}`", full.display())),
         }
     };
-    let mut section = |path: &str, old: &str, new: &str, old_name: &str, new_name: &str| {
+    let mut section = |old: &str, new: &str, old_name: &str, new_name: &str| {
         let diff = similar::TextDiff::configure()
             .algorithm(similar::Algorithm::Patience)
             .timeout(std::time::Duration::from_millis(10))
             .diff_lines(old, new);
-        let _ = path;
         text.push_str(
             &diff
                 .unified_diff()
@@ -120,17 +119,10 @@ pub fn diff(out: &Path, files: &[OutputFile], drift: &Drift) -> anyhow::Result<S
     };
     for file in files {
         if drift.new.contains(&file.path) {
-            section(
-                &file.path,
-                "",
-                &file.contents,
-                "/dev/null",
-                &format!("b/{}", file.path),
-            );
+            section("", &file.contents, "/dev/null", &format!("b/{}", file.path));
         } else if drift.changed.contains(&file.path) {
             let old = read(&file.path)?;
             section(
-                &file.path,
                 &old,
                 &file.contents,
                 &format!("a/{}", file.path),
@@ -140,7 +132,7 @@ pub fn diff(out: &Path, files: &[OutputFile], drift: &Drift) -> anyhow::Result<S
     }
     for path in &drift.stale {
         let old = read(path)?;
-        section(path, &old, "", &format!("a/{path}"), "/dev/null");
+        section(&old, "", &format!("a/{path}"), "/dev/null");
     }
     Ok(text)
 }

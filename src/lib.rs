@@ -10,7 +10,8 @@
 //!    strict templates of `templates`.
 //! 5. `emit`: write all files or none, check drift, print diffs.
 //!
-//! `cli` maps commands onto these steps; `graph` draws a stack as Mermaid.
+//! `cli` maps commands onto these steps; `graph` draws a stack as Mermaid; `wiring`
+//! holds the names the generated files must agree on.
 pub mod cli;
 pub mod diagnostic;
 pub mod duration;
@@ -23,3 +24,4 @@ pub mod schema;
 pub mod targets;
 pub mod templates;
 pub mod validate;
+pub mod wiring;

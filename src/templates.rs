@@ -72,6 +72,19 @@ impl Templates {
         Ok(normalize(&text))
     }
 
+    /// Renders one template into the generated file at `path`.
+    pub fn file(
+        &self,
+        path: &str,
+        name: &str,
+        context: impl serde::Serialize,
+    ) -> anyhow::Result<crate::targets::OutputFile> {
+        Ok(crate::targets::OutputFile::new(
+            path,
+            self.render(name, context)?,
+        ))
+    }
+
     /// Names of every `.j2` template, for the "no unused template" test.
     pub fn names() -> Vec<String> {
         all_files(&TEMPLATES)

@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use super::wiring::{label, metadata, port, service};
 use super::{Options, OutputFile};
 use crate::model::Stack;
 use crate::templates::Templates;
+use crate::wiring::{label, metadata, port, service};
 
 /// Load-bearing: used by `templates/alloy/config.alloy.j2`.
 #[derive(Serialize)]
@@ -65,8 +65,9 @@ pub fn render(
         otlp_http_endpoint: format!("0.0.0.0:{}", port::OTLP_HTTP),
         tempo_otlp_endpoint: format!("{}:{}", service::TEMPO, port::OTLP_GRPC),
     };
-    Ok(vec![OutputFile::new(
+    Ok(vec![templates.file(
         "alloy/config.alloy",
-        templates.render("alloy/config.alloy.j2", &context)?,
-    )])
+        "alloy/config.alloy.j2",
+        &context,
+    )?])
 }

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::wiring::{db, port, secret, service};
 use super::{HEADER, Options, OutputFile};
 use crate::model::{AppSource, PortKey, Stack};
 use crate::templates::Templates;
+use crate::wiring::{db, port, secret, service};
 
 /// Load-bearing: used by `templates/compose/compose.yaml.j2`.
 #[derive(Serialize)]
@@ -106,6 +106,11 @@ fn at_least(tag: &str, version: (u32, u32, u32)) -> bool {
     tag_version(tag).is_none_or(|v| v >= version)
 }
 
+/// A health check that fetches a URL with the image's busybox `wget`.
+fn wget_check(url: &str) -> Option<Vec<String>> {
+    cmd(&["CMD", "wget", "-q", "--spider", url])
+}
+
 fn cmd(parts: &[&str]) -> Option<Vec<String>> {
     Some(parts.iter().map(|s| (*s).to_owned()).collect())
 }
@@ -146,10 +151,12 @@ pub fn render(
         service: name,
         condition: "service_started",
     };
-    let loki_ready = if loki_has_healthcheck(stack) {
-        healthy(service::LOKI)
-    } else {
-        started(service::LOKI)
+    let loki_ready = || {
+        if loki_has_healthcheck(stack) {
+            healthy(service::LOKI)
+        } else {
+            started(service::LOKI)
+        }
     };
     let tempo_ready = || {
         if tempo_has_healthcheck(stack) {
@@ -183,7 +190,7 @@ pub fn render(
             "false".to_owned(),
         ),
     ]);
-    let mut grafana_depends = vec![healthy(service::PROMETHEUS), loki_ready, tempo_ready()];
+    let mut grafana_depends = vec![healthy(service::PROMETHEUS), loki_ready(), tempo_ready()];
     if usage.is_some() {
         grafana_env.insert(
             secret::READER_DB_PASSWORD.to_owned(),
@@ -228,14 +235,7 @@ pub fn render(
     };
     let usage_scraper = Service {
         image: format!("stackc/usage-scraper:{}", env!("CARGO_PKG_VERSION")),
-        depends_on: vec![
-            if loki_has_healthcheck(stack) {
-                healthy(service::LOKI)
-            } else {
-                started(service::LOKI)
-            },
-            healthy(service::POSTGRES),
-        ],
+        depends_on: vec![loki_ready(), healthy(service::POSTGRES)],
         environment: BTreeMap::from([(
             secret::SCRAPER_DB_PASSWORD.to_owned(),
             required_env(secret::SCRAPER_DB_PASSWORD),
@@ -247,26 +247,13 @@ pub fn render(
         alloy: Service {
             image: format!("grafana/alloy:{}", v.alloy),
             ports: alloy_ports,
-            depends_on: vec![
-                if loki_has_healthcheck(stack) {
-                    healthy(service::LOKI)
-                } else {
-                    started(service::LOKI)
-                },
-                tempo_ready(),
-            ],
+            depends_on: vec![loki_ready(), tempo_ready()],
             ..Service::default()
         },
         prometheus: Service {
             image: format!("prom/prometheus:{}", v.prometheus),
             ports: publish(PortKey::Prometheus),
-            healthcheck: cmd(&[
-                "CMD",
-                "wget",
-                "-q",
-                "--spider",
-                &format!("http://localhost:{}/-/ready", port::PROMETHEUS),
-            ]),
+            healthcheck: wget_check(&format!("http://localhost:{}/-/ready", port::PROMETHEUS)),
             ..Service::default()
         },
         loki: Service {
@@ -288,13 +275,7 @@ pub fn render(
         grafana: Service {
             image: format!("grafana/grafana:{}", v.grafana),
             ports: publish(PortKey::Grafana),
-            healthcheck: cmd(&[
-                "CMD",
-                "wget",
-                "-q",
-                "--spider",
-                &format!("http://localhost:{}/api/health", port::GRAFANA),
-            ]),
+            healthcheck: wget_check(&format!("http://localhost:{}/api/health", port::GRAFANA)),
             depends_on: grafana_depends,
             environment: grafana_env,
         },
@@ -303,13 +284,7 @@ pub fn render(
         node_exporter: Service {
             image: format!("prom/node-exporter:{}", v.node_exporter),
             ports: publish(PortKey::NodeExporter),
-            healthcheck: cmd(&[
-                "CMD",
-                "wget",
-                "-q",
-                "--spider",
-                &format!("http://localhost:{}/metrics", port::NODE_EXPORTER),
-            ]),
+            healthcheck: wget_check(&format!("http://localhost:{}/metrics", port::NODE_EXPORTER)),
             ..Service::default()
         },
         cadvisor: Service {

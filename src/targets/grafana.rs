@@ -6,10 +6,10 @@ pub mod dashboards;
 
 use serde::Serialize;
 
-use super::wiring::{datasource, db, label, metadata, port, secret, service};
 use super::{Options, OutputFile};
 use crate::model::Stack;
 use crate::templates::Templates;
+use crate::wiring::{datasource, db, label, metadata, port, secret, service};
 
 /// Load-bearing: used by `templates/grafana/datasources.yaml.j2`.
 #[derive(Serialize)]
@@ -104,20 +104,19 @@ pub fn render(
         }),
     };
     let mut files = vec![
-        OutputFile::new(
+        templates.file(
             "grafana/provisioning/datasources/datasources.yaml",
-            templates.render("grafana/datasources.yaml.j2", &context)?,
-        ),
-        OutputFile::new(
+            "grafana/datasources.yaml.j2",
+            &context,
+        )?,
+        templates.file(
             "grafana/provisioning/dashboards/dashboards.yaml",
-            templates.render(
-                "grafana/dashboards.yaml.j2",
-                ProviderContext {
-                    folder: format!("{} stack", stack.name),
-                    folder_uid: folder_uid(stack),
-                },
-            )?,
-        ),
+            "grafana/dashboards.yaml.j2",
+            ProviderContext {
+                folder: format!("{} stack", stack.name),
+                folder_uid: folder_uid(stack),
+            },
+        )?,
     ];
     files.extend(dashboards::render(stack)?);
     Ok(files)

@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use super::wiring::port;
 use super::{Options, OutputFile};
 use crate::model::Stack;
 use crate::templates::Templates;
+use crate::wiring::port;
 
 /// Load-bearing: used by `templates/loki/loki.yaml.j2`.
 #[derive(Serialize)]
@@ -25,8 +25,9 @@ pub fn render(
         http_port: port::LOKI,
         retention: stack.logs.retention.go(),
     };
-    Ok(vec![OutputFile::new(
+    Ok(vec![templates.file(
         "loki/loki.yaml",
-        templates.render("loki/loki.yaml.j2", &context)?,
-    )])
+        "loki/loki.yaml.j2",
+        &context,
+    )?])
 }

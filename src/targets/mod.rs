@@ -10,7 +10,6 @@ pub mod postgres;
 pub mod prometheus;
 pub mod scraper;
 pub mod tempo;
-pub mod wiring;
 
 use std::collections::BTreeSet;
 

@@ -6,10 +6,10 @@
 
 use serde::Serialize;
 
-use super::wiring::{db, secret};
 use super::{Options, OutputFile};
 use crate::model::Stack;
 use crate::templates::Templates;
+use crate::wiring::{db, secret};
 
 /// Load-bearing: used by `templates/postgres/*.sql.j2`.
 #[derive(Serialize)]
@@ -41,13 +41,15 @@ pub fn render(
         reader_password_env: secret::READER_DB_PASSWORD,
     };
     Ok(vec![
-        OutputFile::new(
+        templates.file(
             "postgres/init/01-schema.sql",
-            templates.render("postgres/01-schema.sql.j2", &context)?,
-        ),
-        OutputFile::new(
+            "postgres/01-schema.sql.j2",
+            &context,
+        )?,
+        templates.file(
             "postgres/init/02-roles.sql",
-            templates.render("postgres/02-roles.sql.j2", &context)?,
-        ),
+            "postgres/02-roles.sql.j2",
+            &context,
+        )?,
     ])
 }

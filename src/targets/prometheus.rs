@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use super::wiring::{port, service};
 use super::{Options, OutputFile};
 use crate::model::Stack;
 use crate::templates::Templates;
+use crate::wiring::{port, service};
 
 /// Load-bearing: used by `templates/prometheus/prometheus.yml.j2`.
 #[derive(Serialize)]
@@ -86,8 +86,9 @@ pub fn render(
         scrape_timeout: stack.metrics.scrape_timeout.prometheus(),
         jobs: jobs(stack),
     };
-    Ok(vec![OutputFile::new(
+    Ok(vec![templates.file(
         "prometheus/prometheus.yml",
-        templates.render("prometheus/prometheus.yml.j2", &context)?,
-    )])
+        "prometheus/prometheus.yml.j2",
+        &context,
+    )?])
 }

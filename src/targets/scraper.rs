@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use super::wiring::{db, label, port, secret, service};
 use super::{Options, OutputFile};
 use crate::model::Stack;
 use crate::templates::{Templates, go_quote};
+use crate::wiring::{db, label, port, secret, service};
 
 /// Load-bearing: used by `templates/usage-scraper/scraper.toml.j2`.
 #[derive(Serialize)]
@@ -62,8 +62,9 @@ pub fn render(
         app_label: label::COMPOSE_SERVICE,
         listen: format!("0.0.0.0:{}", port::USAGE_SCRAPER),
     };
-    Ok(vec![OutputFile::new(
+    Ok(vec![templates.file(
         "usage-scraper/scraper.toml",
-        templates.render("usage-scraper/scraper.toml.j2", &context)?,
-    )])
+        "usage-scraper/scraper.toml.j2",
+        &context,
+    )?])
 }

@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use super::wiring::{port, service};
 use super::{Options, OutputFile};
 use crate::model::Stack;
 use crate::templates::Templates;
+use crate::wiring::{port, service};
 
 /// Load-bearing: used by `templates/tempo/tempo.yaml.j2`.
 #[derive(Serialize)]
@@ -37,8 +37,9 @@ pub fn render(
         ),
         retention: stack.traces.retention.go(),
     };
-    Ok(vec![OutputFile::new(
+    Ok(vec![templates.file(
         "tempo/tempo.yaml",
-        templates.render("tempo/tempo.yaml.j2", &context)?,
-    )])
+        "tempo/tempo.yaml.j2",
+        &context,
+    )?])
 }

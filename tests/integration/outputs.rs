@@ -2,7 +2,6 @@
 //! against the compose JSON schema, hostile values round-trip exactly, and promtool loads
 //! `prometheus.yml` (required when `STACKC_REQUIRE_TOOLS=1`).
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::golden::{build_example, tree};
@@ -163,7 +162,6 @@ fn the_usage_query_selects_what_alloy_labels() {
     assert!(query.contains("compose_project=\"demo\""));
     assert_eq!(
         scraper["events"]["app_label"].as_str().unwrap(),
-        stackc::targets::wiring::label::COMPOSE_SERVICE
+        stackc::wiring::label::COMPOSE_SERVICE
     );
-    let _ = Path::new(&out);
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::model::Stack;
 use crate::targets::OutputFile;
-use crate::targets::wiring::{datasource, label};
+use crate::wiring::{datasource, label};
 
 /// A datasource reference as dashboards store it.
 #[derive(Serialize, Clone, Debug)]
