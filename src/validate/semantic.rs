@@ -18,19 +18,23 @@ use crate::model::{
     defaults, sanitize_ident,
 };
 use crate::raw::{self, PortSetting, StackFile};
+use crate::wiring::service;
 
 /// Compose services the stack itself defines; apps cannot take these names.
 pub(crate) const RESERVED_SERVICES: [&str; 9] = [
-    "alloy",
-    "prometheus",
-    "loki",
-    "tempo",
-    "grafana",
-    "postgres",
-    "node-exporter",
-    "cadvisor",
-    "usage-scraper",
+    service::ALLOY,
+    service::PROMETHEUS,
+    service::LOKI,
+    service::TEMPO,
+    service::GRAFANA,
+    service::POSTGRES,
+    service::NODE_EXPORTER,
+    service::CADVISOR,
+    service::USAGE_SCRAPER,
 ];
+
+/// Longest `[stack].name`: Grafana uids (`<name>-overview`, `stackc-<name>`) hold 40.
+const MAX_PROJECT_NAME: usize = 30;
 
 struct Cx<'a> {
     spans: &'a SpanMap,
@@ -69,16 +73,18 @@ impl Cx<'_> {
         }
     }
 
-    fn bounded(
+    /// `duration`, then the bounds `min..=max` (checked only when the file sets a value).
+    fn duration_within(
         &mut self,
         value: Option<&Spanned<String>>,
-        duration: Duration,
+        default: &str,
         place: &str,
         min: Duration,
         max: Option<Duration>,
-    ) {
+    ) -> Duration {
+        let duration = self.duration(value, default, place);
         let Some(value) = value else {
-            return;
+            return duration;
         };
         if duration < min {
             self.error(Diagnostic::error(
@@ -94,6 +100,7 @@ impl Cx<'_> {
                 format!("{place} must be at most {max}, found `{}`", value.get_ref()),
             ));
         }
+        duration
     }
 }
 
@@ -125,6 +132,17 @@ pub(crate) fn resolve(
                     )),
                 );
             }
+            if name.get_ref().len() > MAX_PROJECT_NAME {
+                cx.error(
+                    Diagnostic::error(
+                        name.span(),
+                        format!(
+                            "`name` in `[stack]` is longer than {MAX_PROJECT_NAME} characters"
+                        ),
+                    )
+                    .with_help("it becomes part of Grafana dashboard and folder uids, which hold at most 40 characters"),
+                );
+            }
             name.get_ref().clone()
         }
         None => defaults::NAME.to_owned(),
@@ -148,14 +166,9 @@ pub(crate) fn resolve(
     // [metrics]
     let metrics_section = raw::MetricsSection::default();
     let metrics_raw = raw.metrics.as_ref().unwrap_or(&metrics_section);
-    let scrape_interval = cx.duration(
+    let scrape_interval = cx.duration_within(
         metrics_raw.scrape_interval.as_ref(),
         defaults::SCRAPE_INTERVAL,
-        "`scrape_interval` in `[metrics]`",
-    );
-    cx.bounded(
-        metrics_raw.scrape_interval.as_ref(),
-        scrape_interval,
         "`scrape_interval` in `[metrics]`",
         Duration::from_secs(1),
         Some(Duration::from_secs(3600)),
@@ -184,28 +197,18 @@ pub(crate) fn resolve(
         }
         cx.error(d);
     }
-    let metrics_retention = cx.duration(
+    let metrics_retention = cx.duration_within(
         metrics_raw.retention.as_ref(),
         defaults::METRICS_RETENTION,
-        "`retention` in `[metrics]`",
-    );
-    cx.bounded(
-        metrics_raw.retention.as_ref(),
-        metrics_retention,
         "`retention` in `[metrics]`",
         Duration::from_secs(3600),
         None,
     );
 
     // [logs], [traces]
-    let logs_retention = cx.duration(
+    let logs_retention = cx.duration_within(
         raw.logs.as_ref().and_then(|l| l.retention.as_ref()),
         defaults::LOGS_RETENTION,
-        "`retention` in `[logs]`",
-    );
-    cx.bounded(
-        raw.logs.as_ref().and_then(|l| l.retention.as_ref()),
-        logs_retention,
         "`retention` in `[logs]`",
         Duration::from_secs(24 * 3600),
         None,
@@ -224,14 +227,9 @@ pub(crate) fn resolve(
             .with_help("Loki's compactor applies retention per hour of index"),
         );
     }
-    let traces_retention = cx.duration(
+    let traces_retention = cx.duration_within(
         raw.traces.as_ref().and_then(|t| t.retention.as_ref()),
         defaults::TRACES_RETENTION,
-        "`retention` in `[traces]`",
-    );
-    cx.bounded(
-        raw.traces.as_ref().and_then(|t| t.retention.as_ref()),
-        traces_retention,
         "`retention` in `[traces]`",
         Duration::from_secs(3600),
         None,
@@ -240,26 +238,16 @@ pub(crate) fn resolve(
     // [usage]
     let usage_section = raw::UsageSection::default();
     let usage_raw = raw.usage.as_ref().unwrap_or(&usage_section);
-    let poll_interval = cx.duration(
+    let poll_interval = cx.duration_within(
         usage_raw.poll_interval.as_ref(),
         defaults::POLL_INTERVAL,
-        "`poll_interval` in `[usage]`",
-    );
-    cx.bounded(
-        usage_raw.poll_interval.as_ref(),
-        poll_interval,
         "`poll_interval` in `[usage]`",
         Duration::from_secs(1),
         Some(Duration::from_secs(3600)),
     );
-    let lookback = cx.duration(
+    let lookback = cx.duration_within(
         usage_raw.lookback.as_ref(),
         defaults::LOOKBACK,
-        "`lookback` in `[usage]`",
-    );
-    cx.bounded(
-        usage_raw.lookback.as_ref(),
-        lookback,
         "`lookback` in `[usage]`",
         Duration::from_secs(1),
         Some(Duration::from_secs(24 * 3600)),
@@ -606,19 +594,13 @@ fn resolve_apps(
                 None => defaults::METRICS_PATH.to_owned(),
             };
             let interval = app.scrape_interval.as_ref().map(|value| {
-                let d = cx.duration(
+                cx.duration_within(
                     Some(value),
                     defaults::SCRAPE_INTERVAL,
                     &place("scrape_interval"),
-                );
-                cx.bounded(
-                    Some(value),
-                    d,
-                    &place("scrape_interval"),
                     Duration::from_secs(1),
                     Some(Duration::from_secs(3600)),
-                );
-                d
+                )
             });
             let effective_interval = interval.unwrap_or(global_interval);
             let timeout = match &app.scrape_timeout {

@@ -154,16 +154,36 @@ fn a_read_only_parent_keeps_the_previous_tree() {
     let text = std::fs::read_to_string(dir.join("stack.toml")).unwrap();
     std::fs::write(
         dir.join("stack.toml"),
-        text.replace("port = 80", "port = 81"),
+        text.replace("nginx:1.27", "nginx:1.28"),
     )
     .unwrap();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let out = stackc(&["build"], dir);
+    // Root ignores permission bits, so as root the build runs as `nobody`, for whom the
+    // directory (root's, 0755) is just as read-only.
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mode = if root { 0o755 } else { 0o555 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    let out = if root {
+        Command::new("runuser")
+            .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_stackc"), "build"])
+            .current_dir(dir)
+            .output()
+            .expect("runuser (util-linux) runs the build unprivileged")
+    } else {
+        stackc(&["build"], dir)
+    };
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    if out.status.success() {
-        // root ignores permission bits; the rename then simply succeeded
-        return;
-    }
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was written"));
     assert_eq!(tree(&dir.join("generated")), before);
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("stackc-"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
 }
