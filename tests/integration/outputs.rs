@@ -165,3 +165,19 @@ fn the_usage_query_selects_what_alloy_labels() {
         stackc::wiring::label::COMPOSE_SERVICE
     );
 }
+
+#[test]
+fn the_scraper_runs_unprivileged_after_healthy_loki_and_postgres() {
+    let (_tmp, out) = build_example(&repo().join("examples/demo"));
+    let compose: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(out.join("compose.yaml")).unwrap())
+            .unwrap();
+    let scraper = &compose["services"]["usage-scraper"];
+    assert_eq!(scraper["user"], "10001:10001");
+    assert_eq!(scraper["read_only"], true);
+    for dependency in ["loki", "postgres"] {
+        assert_eq!(scraper["depends_on"][dependency]["condition"], "service_healthy");
+    }
+    let password = scraper["environment"]["USAGE_SCRAPER_DB_PASSWORD"].as_str().unwrap();
+    assert!(password.starts_with("${USAGE_SCRAPER_DB_PASSWORD:?"), "{password}");
+}
