@@ -176,8 +176,16 @@ fn the_scraper_runs_unprivileged_after_healthy_loki_and_postgres() {
     assert_eq!(scraper["user"], "10001:10001");
     assert_eq!(scraper["read_only"], true);
     for dependency in ["loki", "postgres"] {
-        assert_eq!(scraper["depends_on"][dependency]["condition"], "service_healthy");
+        assert_eq!(
+            scraper["depends_on"][dependency]["condition"],
+            "service_healthy"
+        );
     }
-    let password = scraper["environment"]["USAGE_SCRAPER_DB_PASSWORD"].as_str().unwrap();
-    assert!(password.starts_with("${USAGE_SCRAPER_DB_PASSWORD:?"), "{password}");
+    let password = scraper["environment"]["USAGE_SCRAPER_DB_PASSWORD"]
+        .as_str()
+        .unwrap();
+    assert!(
+        password.starts_with("${USAGE_SCRAPER_DB_PASSWORD:?"),
+        "{password}"
+    );
 }
