@@ -21,9 +21,11 @@ pub struct EventRow {
     pub user_id: Option<String>,
     pub trace_id: Option<String>,
     pub level: Option<String>,
-    pub attributes: serde_json::Value,
+    /// The line's other fields, as a JSON object (text; PostgreSQL stores it as jsonb).
+    pub attributes: String,
     pub line: String,
-    pub labels: serde_json::Value,
+    /// The indexed stream labels, as a JSON object (text; stored as jsonb).
+    pub labels: String,
 }
 
 /// Why a line selected by the LogQL is not a usage event.
@@ -94,19 +96,28 @@ fn scalar_text(v: &serde_json::Value) -> Option<String> {
 
 /// Turns an entry into a row, or says why it is not a usage event.
 pub fn to_row(entry: &Entry, app_label: &str) -> Result<EventRow, Malformed> {
-    let value: serde_json::Value =
-        serde_json::from_str(&entry.line).map_err(|_| Malformed::NotJson)?;
+    let id = event_id(&entry.labels, entry.ts_ns, &entry.line);
+    into_row(entry.clone(), id, app_label).map_err(|(reason, _)| reason)
+}
+
+/// [`to_row`] for an owned entry whose id ([`event_id`]) is already known; a line that is
+/// not a usage event gives the entry back with the reason.
+pub fn into_row(entry: Entry, id: Uuid, app_label: &str) -> Result<EventRow, (Malformed, Entry)> {
+    let value: serde_json::Value = match serde_json::from_str(&entry.line) {
+        Ok(v) => v,
+        Err(_) => return Err((Malformed::NotJson, entry)),
+    };
     let serde_json::Value::Object(mut obj) = value else {
-        return Err(Malformed::NotObject);
+        return Err((Malformed::NotObject, entry));
     };
     match obj.remove("usage") {
         Some(serde_json::Value::Bool(true)) => {}
         Some(serde_json::Value::String(s)) if s == "true" => {}
-        _ => return Err(Malformed::UsageNotTrue),
+        _ => return Err((Malformed::UsageNotTrue, entry)),
     }
     let event = match obj.remove("event") {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s,
-        _ => return Err(Malformed::MissingEvent),
+        _ => return Err((Malformed::MissingEvent, entry)),
     };
     let mut take = |key: &str| -> Option<String> {
         let text = scalar_text(obj.get(key)?)?;
@@ -121,23 +132,19 @@ pub fn to_row(entry: &Entry, app_label: &str) -> Result<EventRow, Malformed> {
         .get(app_label)
         .cloned()
         .unwrap_or_else(|| UNKNOWN_APP.to_owned());
-    let labels = serde_json::Value::Object(
-        entry
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect(),
-    );
+    // A map of strings and a map of JSON values always serialize.
+    let labels = serde_json::to_string(&entry.labels).unwrap_or_default();
+    let attributes = serde_json::to_string(&obj).unwrap_or_default();
     Ok(EventRow {
-        id: event_id(&entry.labels, entry.ts_ns, &entry.line),
+        id,
         ts_ns: entry.ts_ns,
         app,
         event,
         user_id,
         trace_id,
         level,
-        attributes: serde_json::Value::Object(obj),
-        line: entry.line.clone(),
+        attributes,
+        line: entry.line,
         labels,
     })
 }
@@ -146,6 +153,10 @@ pub fn to_row(entry: &Entry, app_label: &str) -> Result<EventRow, Malformed> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn json(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
 
     fn entry(line: &str) -> Entry {
         Entry {
@@ -167,10 +178,10 @@ mod tests {
         assert_eq!(r.user_id.as_deref(), Some("u-17"));
         assert_eq!(r.trace_id.as_deref(), Some("4bf9"));
         assert_eq!(r.level.as_deref(), Some("info"));
-        assert_eq!(r.attributes, json!({"sides": 20, "msg": "rolled"}));
+        assert_eq!(json(&r.attributes), json!({"sides": 20, "msg": "rolled"}));
         assert_eq!(r.line, line);
         assert_eq!(
-            r.labels,
+            json(&r.labels),
             json!({"compose_service": "dice", "compose_project": "demo"})
         );
         assert_eq!(r.ts_ns, 1_700_000_000_123_456_789);
@@ -187,7 +198,10 @@ mod tests {
         assert_eq!(r.user_id.as_deref(), Some("42"));
         assert_eq!(r.level, None);
         assert_eq!(r.trace_id, None);
-        assert_eq!(r.attributes, json!({"level": null, "trace_id": {"a": 1}}));
+        assert_eq!(
+            json(&r.attributes),
+            json!({"level": null, "trace_id": {"a": 1}})
+        );
     }
 
     #[test]

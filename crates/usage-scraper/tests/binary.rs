@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::fake_loki::FakeLoki;
 use support::pg::{self, Cluster};
-use support::{Row, SEC, assert_rows, golden_query, sorted, stream, usage_line};
+use support::{ChildGuard, Row, SEC, assert_rows, golden_query, sorted, stream, usage_line};
 use usage_scraper::clock::system_now_ns;
 
 struct Env {
@@ -28,6 +28,17 @@ async fn env(tag: &str, with_schema: bool) -> Option<Env> {
     } else {
         cluster.new_empty_db(tag)
     };
+    Some(env_in(cluster, db).await)
+}
+
+/// An environment with a PostgreSQL of its own, that the test may stop and start.
+async fn env_standalone(tag: &str) -> Option<Env> {
+    let cluster = Arc::new(pg::standalone(false)?);
+    let db = cluster.new_db(tag);
+    Some(env_in(cluster, db).await)
+}
+
+async fn env_in(cluster: Arc<Cluster>, db: String) -> Env {
     let loki = FakeLoki::start(system_now_ns).await;
     loki.expect_query(&golden_query());
     let dir = tempfile::tempdir().unwrap();
@@ -38,13 +49,13 @@ async fn env(tag: &str, with_schema: bool) -> Option<Env> {
     .unwrap();
     std::fs::write(dir.path().join("pw"), format!("{}\n", pg::SCRAPER_PASSWORD)).unwrap();
     let listen = format!("127.0.0.1:{}", pg::free_port());
-    Some(Env {
+    Env {
         cluster,
         db,
         loki,
         dir,
         listen,
-    })
+    }
 }
 
 impl Env {
@@ -161,10 +172,11 @@ fn sigterm(child: &Child) {
     assert!(st.success());
 }
 
-async fn wait(mut child: Child, within: Duration) -> Output {
+async fn wait(mut child: ChildGuard, within: Duration) -> Output {
     let t = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {
+            let child = child.into_inner();
             return tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
                 .await
                 .unwrap();
@@ -186,10 +198,11 @@ async fn sigterm_mid_backlog_stops_cleanly_and_a_restart_loses_nothing() {
     // 5 h of backlog, 30 windows of 10 min, ~10 pages each, 15 ms per request.
     let want = push(&e.loki, 17_000, now - 5 * 3600 * SEC, SEC);
     e.loki.set_delay(Duration::from_millis(15));
-    let child = e
-        .command(false, &[("USAGE_SCRAPER_POLL_INITIAL_BACKFILL", "6h")])
-        .spawn()
-        .unwrap();
+    let child = ChildGuard::new(
+        e.command(false, &[("USAGE_SCRAPER_POLL_INITIAL_BACKFILL", "6h")])
+            .spawn()
+            .unwrap(),
+    );
     while e.loki.request_count() < 60 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -242,6 +255,173 @@ async fn sigterm_mid_backlog_stops_cleanly_and_a_restart_loses_nothing() {
     let out = e
         .run(true, &[("USAGE_SCRAPER_POLL_INITIAL_BACKFILL", "6h")])
         .await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_rows(e.rows().await, sorted(want));
+}
+
+/// Waits (bounded) until Loki has received `n` requests.
+async fn wait_for_requests(loki: &FakeLoki, n: usize) {
+    let t = Instant::now();
+    while loki.request_count() < n {
+        assert!(t.elapsed() < Duration::from_secs(30), "no Loki request");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Waits (bounded) until the scraper's backend in `db` waits for a lock while running a
+/// statement that starts with `statement`.
+async fn wait_for_blocked(e: &Env, su: &tokio_postgres::Client, statement: &str) {
+    let t = Instant::now();
+    loop {
+        let n: i64 = su
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                 AND application_name = 'usage-scraper' AND wait_event_type = 'Lock' \
+                 AND starts_with(query, $2)",
+                &[&e.db, &statement],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the scraper never blocked on {statement}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_an_insert_waits_abandons_that_window_and_loses_nothing() {
+    let Some(e) = env("bin_sigterm_insert", true).await else {
+        return;
+    };
+    let now = system_now_ns();
+    let want = push(&e.loki, 3000, now - 40 * 60 * SEC, 600_000_000);
+    e.loki.set_delay(Duration::from_millis(30));
+    let child = ChildGuard::new(e.command(false, &[]).spawn().unwrap());
+    // Once the scraper is connected (its statements are prepared: it reads Loki), another
+    // session takes a lock that makes the window's INSERTs wait.
+    let mut su = e.cluster.superuser(&e.db).await;
+    wait_for_requests(&e.loki, 1).await;
+    let lock = su.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE usage_events IN SHARE MODE")
+        .await
+        .unwrap();
+    let watcher = e.cluster.superuser(&e.db).await;
+    wait_for_blocked(&e, &watcher, "INSERT INTO \"usage_events\"").await;
+    // Mid-batch: the window's reads and inserts are abandoned at once (rolled back), even
+    // though PostgreSQL has not answered yet.
+    sigterm(&child);
+    let out = wait(child, Duration::from_secs(10)).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("SIGTERM"));
+    lock.commit().await.unwrap();
+    let cursor = e.cursor().await;
+    let got = e.rows().await;
+    assert!(got.len() < want.len());
+    let before: Vec<Row> = sorted(want.clone())
+        .into_iter()
+        .filter(|r| cursor.is_some_and(|c| r.0 < c))
+        .collect();
+    assert_rows(got, before);
+    // A restart stores everything, once.
+    let out = e.run(true, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_rows(e.rows().await, sorted(want));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_commit_waits_completes_that_window() {
+    let Some(e) = env("bin_sigterm_commit", true).await else {
+        return;
+    };
+    let now = system_now_ns();
+    let want = push(&e.loki, 3000, now - 40 * 60 * SEC, 600_000_000);
+    // The first window (from now - 41 min) holds events; its rows go in, then the cursor
+    // update waits for this lock.
+    let backfill = [("USAGE_SCRAPER_POLL_INITIAL_BACKFILL", "41m")];
+    e.loki.set_delay(Duration::from_millis(30));
+    let mut child = ChildGuard::new(e.command(false, &backfill).spawn().unwrap());
+    let mut su = e.cluster.superuser(&e.db).await;
+    wait_for_requests(&e.loki, 1).await;
+    let lock = su.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE usage_scraper_cursor IN SHARE MODE")
+        .await
+        .unwrap();
+    let watcher = e.cluster.superuser(&e.db).await;
+    wait_for_blocked(&e, &watcher, "INSERT INTO \"usage_scraper_cursor\"").await;
+    sigterm(&child);
+    // The commit is in flight: the scraper waits for it rather than dropping the window.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if child.try_wait().unwrap().is_some() {
+        let out = child.into_inner().wait_with_output().unwrap();
+        panic!(
+            "stopped before its commit completed ({}): {}\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    lock.commit().await.unwrap();
+    let out = wait(child, Duration::from_secs(10)).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let cursor = e
+        .cursor()
+        .await
+        .expect("the window in flight was committed");
+    let got = e.rows().await;
+    assert!(
+        !got.is_empty() && got.len() < want.len(),
+        "{} rows",
+        got.len()
+    );
+    let before: Vec<Row> = sorted(want.clone())
+        .into_iter()
+        .filter(|r| r.0 < cursor)
+        .collect();
+    assert_rows(got, before);
+    let out = e.run(true, &backfill).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_rows(e.rows().await, sorted(want));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_postgres_is_down_stops_at_once() {
+    let Some(e) = env_standalone("bin_pg_down").await else {
+        return;
+    };
+    let child = ChildGuard::new(
+        e.command(false, &[("USAGE_SCRAPER_POLL_INTERVAL", "100ms")])
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while e.cursor().await.is_none() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no first cycle");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let c = e.cluster.clone();
+    tokio::task::spawn_blocking(move || c.stop()).await.unwrap();
+    // The next cycles retry connecting, with backoff, for minutes; a stop request must
+    // not wait for them.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sigterm(&child);
+    let out = wait(child, Duration::from_secs(5)).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("PostgreSQL not ready"), "{stdout}");
+    // Back up: nothing was lost.
+    let c = e.cluster.clone();
+    tokio::task::spawn_blocking(move || c.start_server())
+        .await
+        .unwrap();
+    // Lines written during the outage (inside the lookback) are stored by the next run.
+    let want = push(&e.loki, 500, system_now_ns() - 60 * SEC, 100_000_000);
+    let out = e.run(true, &[]).await;
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert_rows(e.rows().await, sorted(want));
 }

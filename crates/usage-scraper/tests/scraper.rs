@@ -166,6 +166,61 @@ async fn restart_between_pages_loses_and_duplicates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_is_written_page_by_page_not_collected_in_memory() {
+    let mut h = harness!("streamed");
+    h.settings.loki.page_limit = 100;
+    // 1,000 events in the first 10-minute window: 10 pages.
+    let base = T0 - 59 * 60 * SEC;
+    let want = push_many(&h.loki, "dice", 1000, |i| base + i as i64 * 100_000_000);
+    // The 6th page never comes: the scraper waits inside the window.
+    h.loki
+        .fail_request(6, Fault::Hang(Duration::from_secs(3600)));
+    h.settings.loki.timeout = Duration::from_secs(3600);
+    let scraper = h.scraper();
+    let task = tokio::spawn(async move {
+        let mut s = scraper;
+        let (_tx, mut rx) = tokio::sync::watch::channel(false);
+        let _ = s.run_cycle(&mut rx).await;
+    });
+    // Earlier pages are already inserted in the window's open transaction (the backend has
+    // a transaction id) although the window is not read to its end: memory holds pages,
+    // never a whole window.
+    let su = h.cluster.superuser(&h.db).await;
+    let t = std::time::Instant::now();
+    loop {
+        let writing: i64 = su
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                 AND application_name = 'usage-scraper' AND backend_xid IS NOT NULL",
+                &[&h.db],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if writing == 1 && h.loki.request_count() >= 6 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no rows written while the window was being read ({} requests)",
+            h.loki.request_count()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.loki.request_count(), 6, "still waiting for page 6");
+    // Uncommitted: invisible, and rolled back when the scraper dies.
+    assert!(h.rows().await.is_empty());
+    task.abort();
+    let _ = task.await;
+    assert!(h.rows().await.is_empty());
+    assert_eq!(h.cursor().await, None);
+    h.settings.loki.timeout = Duration::from_secs(2);
+    let st = completed(h.cycle().await.unwrap());
+    assert_eq!(st.inserted, 1000);
+    assert_rows(h.rows().await, sorted(want));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loki_500s_timeouts_and_broken_bodies_are_retried() {
     let mut h = harness!("faults");
     h.settings.loki.page_limit = 200;
@@ -523,4 +578,52 @@ async fn fake_loki_parses_requests_like_loki() {
         assert_eq!(s, 400);
         assert!(String::from_utf8_lossy(&body).contains(want));
     }
+    // Ties: a limit that cuts a group sharing one ns returns some part of it; with
+    // shuffle_ties a different part on each call.
+    let t = T0 - 50 * SEC;
+    for i in 0..40 {
+        loki.push(&stream("shop"), t, &format!("tie {i:02}"));
+    }
+    let window = |limit: &str| {
+        vec![
+            q.clone(),
+            ("start", format!("{t:019}")),
+            ("end", format!("{:019}", t + 1)),
+            ("direction", "forward".to_owned()),
+            ("limit", limit.to_owned()),
+        ]
+    };
+    let lines = |body: &[u8]| -> Vec<String> {
+        let mut v: Vec<String> = usage_scraper::loki::parse_response(body)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.line)
+            .collect();
+        v.sort();
+        v
+    };
+    let (_, body) = get(window("10")).await;
+    let first = lines(&body);
+    assert_eq!(first.len(), 10);
+    let (_, body) = get(window("10")).await;
+    assert_eq!(lines(&body), first, "without shuffle_ties: a stable order");
+    loki.set_shuffle_ties(true);
+    let mut parts = std::collections::BTreeSet::new();
+    for _ in 0..5 {
+        let (_, body) = get(window("10")).await;
+        let part = lines(&body);
+        assert_eq!(part.len(), 10);
+        assert!(part.iter().all(|l| l.starts_with("tie ")), "{part:?}");
+        parts.insert(part);
+    }
+    assert!(
+        parts.len() > 1,
+        "shuffle_ties returned the same part every time"
+    );
+    let (_, body) = get(window("50")).await;
+    assert_eq!(
+        lines(&body).len(),
+        40,
+        "the whole group when the limit allows"
+    );
 }

@@ -1,5 +1,7 @@
 //! A fake Loki: `GET /loki/api/v1/query_range` as Loki implements it (reference/scraper.md §1,
-//! §6) over an in-memory store, with ingestion delay and fault injection.
+//! §6) over an in-memory store, with ingestion delay and fault injection (scheduled per
+//! request number, or drawn at random from a seed: 500s, answers slower than the client
+//! timeout, bodies cut mid-JSON with the connection closed, truncated bodies).
 //!
 //! Parameters are parsed like `pkg/loghttp/params.go`: `start`/`end` integers of ≤ 10 digits are
 //! seconds, longer ones ns, with a `.` float seconds rounded to ms; defaults `end = now`,
@@ -20,6 +22,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Serialize;
 use serde_json::json;
 
 /// Indexed labels, sorted.
@@ -42,9 +45,35 @@ pub(crate) enum Fault {
 
 #[derive(Debug, Clone)]
 struct Stored {
-    labels: Labels,
-    line: String,
+    labels: Arc<Labels>,
+    line: Arc<str>,
     visible_from_ns: i64,
+}
+
+/// Random faults: each request without a scheduled fault gets one with these probabilities
+/// (per mille), drawn from a seeded generator.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RandomFaults {
+    pub(crate) seed: u64,
+    /// HTTP 500.
+    pub(crate) status_500: u32,
+    /// An answer that starts after `hang` (past the client timeout).
+    pub(crate) hang: u32,
+    pub(crate) hang_for: Duration,
+    /// Half of the body, then the connection is closed.
+    pub(crate) cut: u32,
+    /// A complete response holding half of the JSON body.
+    pub(crate) truncate: u32,
+}
+
+/// How many faults of each kind were injected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FaultCounts {
+    pub(crate) status: usize,
+    pub(crate) hang: usize,
+    pub(crate) cut: usize,
+    pub(crate) truncate: usize,
+    pub(crate) status_error: usize,
 }
 
 /// One recorded request.
@@ -55,12 +84,18 @@ pub(crate) struct Recorded {
     pub(crate) returned: usize,
 }
 
+/// An entry's place in the store: (ts, labels key, insertion order).
+type Key = (i64, Arc<str>, u64);
+
 type NowFn = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 struct Inner {
     /// Ordered like Loki's forward iterator: (ts, labels, insertion order).
-    entries: BTreeMap<(i64, String, u64), Stored>,
-    keys: HashSet<(String, i64, String)>,
+    entries: BTreeMap<Key, Stored>,
+    /// Loki's identity of an entry, to drop exact duplicates on push.
+    keys: HashSet<(Arc<str>, i64, Arc<str>)>,
+    /// Interned streams: labels → (labels key, shared labels).
+    streams: HashMap<Labels, (Arc<str>, Arc<Labels>)>,
     seq: u64,
     now: NowFn,
     max_entries: usize,
@@ -69,8 +104,11 @@ struct Inner {
     down: bool,
     delay: Duration,
     duplicate_values: bool,
+    shuffle_ties: bool,
     requests: Vec<Recorded>,
     rng: u64,
+    random_faults: Option<(RandomFaults, u64)>,
+    injected: FaultCounts,
 }
 
 /// A running fake Loki.
@@ -98,6 +136,7 @@ impl FakeLoki {
         let inner = Arc::new(Mutex::new(Inner {
             entries: BTreeMap::new(),
             keys: HashSet::new(),
+            streams: HashMap::new(),
             seq: 0,
             now: Arc::new(now),
             max_entries: 5000,
@@ -106,8 +145,11 @@ impl FakeLoki {
             down: false,
             delay: Duration::ZERO,
             duplicate_values: false,
+            shuffle_ties: false,
             requests: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            random_faults: None,
+            injected: FaultCounts::default(),
         }));
         let app = Router::new()
             .route("/loki/api/v1/query_range", get(query_range))
@@ -142,8 +184,17 @@ impl FakeLoki {
         visible_from_ns: i64,
     ) -> bool {
         let mut g = self.lock();
-        let key = labels_key(labels);
-        if !g.keys.insert((key.clone(), ts_ns, line.to_owned())) {
+        let (key, shared) = match g.streams.get(labels) {
+            Some(s) => s.clone(),
+            None => {
+                let s: (Arc<str>, Arc<Labels>) =
+                    (labels_key(labels).into(), Arc::new(labels.clone()));
+                g.streams.insert(labels.clone(), s.clone());
+                s
+            }
+        };
+        let line: Arc<str> = line.into();
+        if !g.keys.insert((key.clone(), ts_ns, line.clone())) {
             return false;
         }
         g.seq += 1;
@@ -151,12 +202,36 @@ impl FakeLoki {
         g.entries.insert(
             (ts_ns, key, seq),
             Stored {
-                labels: labels.clone(),
-                line: line.to_owned(),
+                labels: shared,
+                line,
                 visible_from_ns,
             },
         );
         true
+    }
+
+    /// Forgets every entry and recorded request.
+    pub(crate) fn clear(&self) {
+        let mut g = self.lock();
+        g.entries = BTreeMap::new();
+        g.keys = HashSet::new();
+        g.requests = Vec::new();
+    }
+
+    /// Number of stored entries.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// From now on, requests without a scheduled fault fail at random (see [`RandomFaults`]);
+    /// `None` stops that.
+    pub(crate) fn set_random_faults(&self, f: Option<RandomFaults>) {
+        self.lock().random_faults = f.map(|f| (f, f.seed | 1));
+    }
+
+    /// Faults injected so far, by kind.
+    pub(crate) fn injected(&self) -> FaultCounts {
+        self.lock().injected
     }
 
     pub(crate) fn expect_query(&self, q: &str) {
@@ -199,6 +274,12 @@ impl FakeLoki {
         self.lock().duplicate_values = on;
     }
 
+    /// When a page's limit cuts a group of entries sharing one ns, return a random part of
+    /// that group (Loki promises no order within one ns).
+    pub(crate) fn set_shuffle_ties(&self, on: bool) {
+        self.lock().shuffle_ties = on;
+    }
+
     pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -206,6 +287,60 @@ impl FakeLoki {
     pub(crate) fn request_count(&self) -> usize {
         self.lock().requests.len()
     }
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// The third element of a value under `categorize-labels`.
+#[derive(Serialize)]
+struct Meta {
+    #[serde(rename = "structuredMetadata")]
+    structured_metadata: DetectedLevel,
+}
+
+#[derive(Serialize)]
+struct DetectedLevel {
+    detected_level: &'static str,
+}
+
+static META: Meta = Meta {
+    structured_metadata: DetectedLevel {
+        detected_level: "info",
+    },
+};
+
+#[derive(Serialize, Clone)]
+#[serde(untagged)]
+enum ValueOut<'a> {
+    Two(String, &'a str),
+    Three(String, &'a str, &'static Meta),
+}
+
+#[derive(Serialize)]
+struct StreamOut<'a> {
+    stream: BTreeMap<&'a str, &'a str>,
+    values: Vec<ValueOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataOut<'a> {
+    result_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding_flags: Option<[&'static str; 1]>,
+    result: Vec<StreamOut<'a>>,
+    stats: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    status: &'static str,
+    data: DataOut<'a>,
 }
 
 /// Loki's `parseTimestamp`.
@@ -241,12 +376,38 @@ async fn query_range(
     let (n, fault, delay) = {
         let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
         let n = g.requests.len() + 1;
-        let fault = g.faults.remove(&n);
+        let mut fault = g.faults.remove(&n);
+        if fault.is_none()
+            && let Some((rf, rng)) = &mut g.random_faults
+        {
+            let draw = (xorshift(rng) % 1000) as u32;
+            let mut edge = 0;
+            for (p, f) in [
+                (rf.status_500, Fault::Status(500)),
+                (rf.hang, Fault::Hang(rf.hang_for)),
+                (rf.cut, Fault::CutConnection),
+                (rf.truncate, Fault::Truncate),
+            ] {
+                edge += p;
+                if draw < edge {
+                    fault = Some(f);
+                    break;
+                }
+            }
+        }
         let fault = if g.down {
             Some(Fault::Status(503))
         } else {
             fault
         };
+        match &fault {
+            Some(Fault::Status(_)) => g.injected.status += 1,
+            Some(Fault::Hang(_)) => g.injected.hang += 1,
+            Some(Fault::CutConnection) => g.injected.cut += 1,
+            Some(Fault::Truncate) => g.injected.truncate += 1,
+            Some(Fault::StatusError) => g.injected.status_error += 1,
+            None => {}
+        }
         g.requests.push(Recorded {
             params: params.clone(),
             status: 0,
@@ -366,16 +527,36 @@ fn answer(
     let limit = limit as usize;
     let range = g
         .entries
-        .range((start, String::new(), 0)..(end, String::new(), 0));
+        .range((start, Arc::<str>::from(""), 0)..(end, Arc::<str>::from(""), 0));
+    let mut rng = g.rng;
     let picked: Vec<(i64, &Stored)> = if forward {
-        range
+        let mut page: Vec<(i64, &Stored)> = range
             .filter(|(_, e)| e.visible_from_ns <= now)
             .take(limit)
             .map(|(k, e)| (k.0, e))
-            .collect()
+            .collect();
+        if g.shuffle_ties && page.len() == limit {
+            // Loki orders one ns by stream hash, not by anything a client may rely on:
+            // when the limit cuts a group, return a different part of it every time.
+            let t = page[limit - 1].0;
+            page.retain(|(ts, _)| *ts != t);
+            let mut group: Vec<(i64, &Stored)> = g
+                .entries
+                .range((t, Arc::<str>::from(""), 0)..(t + 1, Arc::<str>::from(""), 0))
+                .filter(|(_, e)| e.visible_from_ns <= now)
+                .map(|(_, e)| (t, e))
+                .collect();
+            for i in (1..group.len()).rev() {
+                let j = (xorshift(&mut rng) % (i as u64 + 1)) as usize;
+                group.swap(i, j);
+            }
+            group.truncate(limit - page.len());
+            page.extend(group);
+        }
+        page
     } else {
         // Newest first; within one ns, labels ascending (as Loki's lessDescending ties).
-        let mut all: Vec<(&(i64, String, u64), &Stored)> =
+        let mut all: Vec<(&Key, &Stored)> =
             range.filter(|(_, e)| e.visible_from_ns <= now).collect();
         all.sort_by(|a, b| {
             b.0.0
@@ -392,49 +573,49 @@ fn answer(
         .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
     let dup = g.duplicate_values;
     // Group into streams in order of first appearance, then shuffle the streams.
-    let mut order: Vec<String> = Vec::new();
-    let mut streams: HashMap<String, (Labels, Vec<serde_json::Value>)> = HashMap::new();
+    let mut order: Vec<*const Labels> = Vec::new();
+    let mut streams: HashMap<*const Labels, StreamOut<'_>> = HashMap::new();
     for (ts, e) in picked {
-        let key = labels_key(&e.labels);
-        let s = streams.entry(key.clone()).or_insert_with(|| {
-            order.push(key.clone());
-            (e.labels.clone(), Vec::new())
+        let s = streams.entry(Arc::as_ptr(&e.labels)).or_insert_with(|| {
+            order.push(Arc::as_ptr(&e.labels));
+            let mut stream: BTreeMap<&str, &str> = e
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            if !categorize {
+                stream.insert("detected_level", "info");
+            }
+            StreamOut {
+                stream,
+                values: Vec::new(),
+            }
         });
         let v = if categorize {
-            json!([ts.to_string(), e.line, {"structuredMetadata": {"detected_level": "info"}}])
+            ValueOut::Three(ts.to_string(), &e.line, &META)
         } else {
-            json!([ts.to_string(), e.line])
+            ValueOut::Two(ts.to_string(), &e.line)
         };
         if dup {
-            s.1.push(v.clone());
+            s.values.push(v.clone());
         }
-        s.1.push(v);
+        s.values.push(v);
     }
     for i in (1..order.len()).rev() {
-        g.rng ^= g.rng << 13;
-        g.rng ^= g.rng >> 7;
-        g.rng ^= g.rng << 17;
-        let j = (g.rng % (i as u64 + 1)) as usize;
+        let j = (xorshift(&mut rng) % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
-    let result: Vec<serde_json::Value> = order
-        .iter()
-        .map(|k| {
-            let (mut l, values) = streams.remove(k).unwrap();
-            if !categorize {
-                l.insert("detected_level".into(), "info".into());
-            }
-            json!({"stream": l, "values": values})
-        })
-        .collect();
-    let mut data = json!({
-        "resultType": "streams",
-        "result": result,
-        "stats": {"summary": {"execTime": 0.001, "totalLinesProcessed": returned}}
-    });
-    if categorize {
-        data["encodingFlags"] = json!(["categorize-labels"]);
-    }
-    let body = serde_json::to_vec(&json!({"status": "success", "data": data})).unwrap();
+    let result: Vec<StreamOut<'_>> = order.iter().map(|k| streams.remove(k).unwrap()).collect();
+    let body = serde_json::to_vec(&ResponseOut {
+        status: "success",
+        data: DataOut {
+            result_type: "streams",
+            encoding_flags: categorize.then_some(["categorize-labels"]),
+            result,
+            stats: json!({"summary": {"execTime": 0.001, "totalLinesProcessed": returned}}),
+        },
+    })
+    .unwrap();
+    g.rng = rng;
     Ok((body, returned))
 }

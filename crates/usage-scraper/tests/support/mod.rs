@@ -1,5 +1,6 @@
-//! Shared test support: a fake Loki, a throwaway PostgreSQL, and a harness wiring a scraper
-//! between them with a manual clock. Not every test binary uses every helper.
+//! Shared test support: a fake Loki, a throwaway PostgreSQL, a harness wiring a scraper
+//! between them with a manual clock, a seeded random generator and realistic usage lines
+//! (also used by `examples/bench.rs`). Not every test binary uses every helper.
 #![allow(dead_code)]
 
 pub(crate) mod fake_loki;
@@ -139,38 +140,7 @@ impl Harness {
     /// Every stored row as (ts_ns, app, line), sorted; also checks ids are unique and match
     /// the other columns.
     pub(crate) async fn rows(&self) -> Vec<Row> {
-        let c = self.cluster.superuser(&self.db).await;
-        let rows = c
-            .query(
-                "SELECT id, ts_ns, app, line, labels, event, user_id, \
-                 (extract(epoch from ts) * 1000000)::int8 = ts_ns / 1000 \
-                 FROM usage_events ORDER BY ts_ns, app, line",
-                &[],
-            )
-            .await
-            .unwrap();
-        let mut ids = BTreeSet::new();
-        let mut out = Vec::new();
-        for r in rows {
-            let id: uuid::Uuid = r.get(0);
-            let ts_ns: i64 = r.get(1);
-            let app: String = r.get(2);
-            let line: String = r.get(3);
-            let labels: serde_json::Value = r.get(4);
-            let labels: Labels = serde_json::from_value(labels).unwrap();
-            assert!(ids.insert(id), "duplicate id {id}");
-            assert_eq!(
-                id,
-                usage_scraper::event::event_id(&labels, ts_ns, &line),
-                "id of {line}"
-            );
-            assert!(r.get::<_, bool>(7), "ts and ts_ns disagree for {line}");
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            assert_eq!(Some(r.get::<_, String>(5).as_str()), v["event"].as_str());
-            assert_eq!(r.get::<_, Option<String>>(6).as_deref(), v["user"].as_str());
-            out.push((ts_ns, app, line));
-        }
-        out
+        stored_rows(&self.cluster.superuser(&self.db).await).await
     }
 
     /// The stored cursor.
@@ -184,6 +154,43 @@ impl Harness {
         .unwrap()
         .map(|r| r.get(0))
     }
+}
+
+/// Every row of `usage_events` as (ts_ns, app, line), sorted; asserts that ids are unique,
+/// that each id is the event id of its labels, ts_ns and line, and that the other columns
+/// agree with the line.
+pub(crate) async fn stored_rows(c: &tokio_postgres::Client) -> Vec<Row> {
+    let rows = c
+        .query(
+            "SELECT id, ts_ns, app, line, labels, event, user_id, \
+             (extract(epoch from ts) * 1000000)::int8 = ts_ns / 1000 \
+             FROM usage_events ORDER BY ts_ns, app, line",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut ids = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in rows {
+        let id: uuid::Uuid = r.get(0);
+        let ts_ns: i64 = r.get(1);
+        let app: String = r.get(2);
+        let line: String = r.get(3);
+        let labels: serde_json::Value = r.get(4);
+        let labels: Labels = serde_json::from_value(labels).unwrap();
+        assert!(ids.insert(id), "duplicate id {id}");
+        assert_eq!(
+            id,
+            usage_scraper::event::event_id(&labels, ts_ns, &line),
+            "id of {line}"
+        );
+        assert!(r.get::<_, bool>(7), "ts and ts_ns disagree for {line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(Some(r.get::<_, String>(5).as_str()), v["event"].as_str());
+        assert_eq!(r.get::<_, Option<String>>(6).as_deref(), v["user"].as_str());
+        out.push((ts_ns, app, line));
+    }
+    out
 }
 
 /// Sorts expected rows like [`Harness::rows`].
@@ -210,4 +217,184 @@ pub(crate) fn assert_rows(got: Vec<Row>, want: Vec<Row>) {
         w.difference(&g).count(),
         g.difference(&w).count()
     );
+}
+
+/// A small deterministic random generator (SplitMix64): seeded runs are reproducible.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// True with probability `per_mille / 1000`.
+    pub(crate) fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The apps of the realistic event mix.
+pub(crate) const APPS: [&str; 5] = ["dice", "shop", "auth", "search", "notes"];
+
+/// A realistic usage line of `app` (as the demo apps log them): event, user, trace and span
+/// ids, and a few event-specific fields. `n` makes the line unique.
+pub(crate) fn realistic_line(rng: &mut Rng, app: &str, n: u64) -> String {
+    let level = if rng.chance(900) {
+        "info"
+    } else {
+        *rng.pick(&["debug", "warn"])
+    };
+    let user = rng.range(1, 5000);
+    let trace = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
+    let span = format!("{:016x}", rng.next_u64());
+    let (event, fields, msg) = match (app, rng.below(3)) {
+        ("dice", 0) => (
+            "dice_reroll",
+            format!(
+                r#""sides":{},"kept":{}"#,
+                rng.pick(&[6, 20]),
+                rng.range(1, 5)
+            ),
+            "rerolled",
+        ),
+        ("dice", _) => (
+            "dice_roll",
+            format!(
+                r#""sides":{},"result":{}"#,
+                rng.pick(&[4, 6, 8, 10, 12, 20]),
+                rng.range(1, 20)
+            ),
+            "rolled",
+        ),
+        ("shop", 0) => (
+            "view_item",
+            format!(r#""item":"sku-{:05}""#, rng.below(20_000)),
+            "item viewed",
+        ),
+        ("shop", 1) => (
+            "add_to_cart",
+            format!(
+                r#""item":"sku-{:05}","qty":{}"#,
+                rng.below(20_000),
+                rng.range(1, 4)
+            ),
+            "added to cart",
+        ),
+        ("shop", _) => (
+            "checkout",
+            format!(
+                r#""amount_cents":{},"items":{},"currency":"EUR""#,
+                rng.range(199, 99_999),
+                rng.range(1, 9)
+            ),
+            "order placed",
+        ),
+        ("auth", 0) => (
+            "signup",
+            format!(r#""method":"{}""#, rng.pick(&["password", "oauth"])),
+            "account created",
+        ),
+        ("auth", _) => (
+            "login",
+            format!(
+                r#""method":"{}","mfa":{}"#,
+                rng.pick(&["password", "oauth", "passkey"]),
+                rng.chance(300)
+            ),
+            "logged in",
+        ),
+        ("search", _) => (
+            "search",
+            format!(
+                r#""query_len":{},"results":{},"took_ms":{}"#,
+                rng.range(1, 40),
+                rng.below(500),
+                rng.range(2, 900)
+            ),
+            "searched",
+        ),
+        (_, 0) => (
+            "note_shared",
+            format!(
+                r#""note":"n-{}","with":"u-{}""#,
+                rng.below(100_000),
+                rng.range(1, 5000)
+            ),
+            "note shared",
+        ),
+        _ => (
+            "note_created",
+            format!(
+                r#""note":"n-{}","chars":{}"#,
+                rng.below(100_000),
+                rng.range(1, 4000)
+            ),
+            "note created",
+        ),
+    };
+    format!(
+        r#"{{"level":"{level}","usage":true,"event":"{event}","user":"u-{user}",{fields},"seq":{n},"trace_id":"{trace}","span_id":"{span}","msg":"{msg}"}}"#
+    )
+}
+
+/// A child process that is killed (SIGKILL) and reaped when dropped, so that a failing test
+/// leaves no scraper running.
+#[derive(Debug)]
+pub(crate) struct ChildGuard(Option<std::process::Child>);
+
+impl ChildGuard {
+    pub(crate) fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The child, no longer killed on drop.
+    pub(crate) fn into_inner(mut self) -> std::process::Child {
+        self.0.take().expect("child")
+    }
+}
+
+impl std::ops::Deref for ChildGuard {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("child")
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().expect("child")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! A throwaway PostgreSQL cluster per test binary (initdb + pg_ctl, run as the `postgres`
 //! system user because initdb refuses root), one fresh database per test, loaded with the real
 //! stackc schema (golden/demo/postgres/init/01-schema.sql and 02-roles.sql via psql).
+//! Tests that stop or restart the server, and the benchmark (with PostgreSQL's durable
+//! defaults), start a [`standalone`] cluster of their own.
 //!
 //! The schema files run verbatim once into the template database `usage_stats` (the name
 //! 02-roles.sql grants CONNECT on); each test clones it (`CREATE DATABASE … TEMPLATE`) and
@@ -26,6 +28,8 @@ pub(crate) struct Cluster {
     bin: PathBuf,
     pub(crate) port: u16,
     as_postgres: bool,
+    /// The server options (`pg_ctl -o`).
+    opts: String,
 }
 
 /// The repository root (crates/usage-scraper/../..).
@@ -108,6 +112,21 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// PostgreSQL's server binaries, or `None` (after a loud message) when they or psql are not
+/// installed and `STACKC_REQUIRE_TOOLS` is not 1.
+fn installed_bin() -> Option<PathBuf> {
+    if let Some(bin) = find_bin().filter(|_| find_psql().is_some()) {
+        return Some(bin);
+    }
+    let msg = "PostgreSQL (initdb, pg_ctl, postgres, psql) not found: this database test \
+               did NOT run. Install postgresql; CI sets STACKC_REQUIRE_TOOLS=1.";
+    if std::env::var("STACKC_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+    None
+}
+
 /// The shared cluster, or `None` (after a loud message) when PostgreSQL is not installed and
 /// `STACKC_REQUIRE_TOOLS` is not 1.
 pub(crate) fn cluster() -> Option<Arc<Cluster>> {
@@ -115,22 +134,22 @@ pub(crate) fn cluster() -> Option<Arc<Cluster>> {
     if let Some(c) = g.upgrade() {
         return Some(c);
     }
-    let Some(bin) = find_bin().filter(|_| find_psql().is_some()) else {
-        let msg = "PostgreSQL (initdb, pg_ctl, postgres, psql) not found: this database test \
-                   did NOT run. Install postgresql; CI sets STACKC_REQUIRE_TOOLS=1.";
-        if std::env::var("STACKC_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        return None;
-    };
-    let c = Arc::new(Cluster::start(bin));
+    let bin = installed_bin()?;
+    let c = Arc::new(Cluster::start(bin, false));
     *g = Arc::downgrade(&c);
     Some(c)
 }
 
+/// A cluster of its own (not shared with other tests of the binary), for benchmarks and for
+/// tests that restart the server. `durable` keeps PostgreSQL's defaults (fsync, synchronous
+/// commit, full-page writes) instead of the fast test settings.
+pub(crate) fn standalone(durable: bool) -> Option<Cluster> {
+    let bin = installed_bin()?;
+    Some(Cluster::start(bin, durable))
+}
+
 impl Cluster {
-    fn start(bin: PathBuf) -> Self {
+    fn start(bin: PathBuf, durable: bool) -> Self {
         let as_postgres = current_uid() == 0;
         let dir = tempfile::Builder::new()
             .prefix("pgt")
@@ -141,11 +160,21 @@ impl Cluster {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown");
         }
         let port = free_port();
+        let fast = if durable {
+            ""
+        } else {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {}{fast} -c max_connections=200",
+            dir.path().display()
+        );
         let c = Self {
             dir,
             bin,
             port,
             as_postgres,
+            opts,
         };
         let data = c.dir.path().join("data");
         check(
@@ -167,22 +196,7 @@ impl Cluster {
                 .expect("run initdb"),
             "initdb",
         );
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
-            c.dir.path().display()
-        );
-        check(
-            c.pg_cmd("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .args(["-w", "-t", "60", "-l"])
-                .arg(c.dir.path().join("log"))
-                .args(["-o", &opts, "start"])
-                .output()
-                .expect("run pg_ctl"),
-            "pg_ctl start",
-        );
+        c.start_server();
         c.psql("postgres", "CREATE DATABASE usage_stats");
         let sd = schema_dir();
         check(
@@ -198,6 +212,67 @@ impl Cluster {
             "psql -f 01-schema.sql -f 02-roles.sql",
         );
         c
+    }
+
+    /// Starts the server (after initdb, or after [`Self::stop`]).
+    pub(crate) fn start_server(&self) {
+        check(
+            self.pg_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["-w", "-t", "60", "-l"])
+                .arg(self.dir.path().join("log"))
+                .args(["-o", &self.opts, "start"])
+                .output()
+                .expect("run pg_ctl"),
+            "pg_ctl start",
+        );
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`).
+    pub(crate) fn stop(&self) {
+        check(
+            self.pg_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["-w", "-t", "60", "-m", "fast", "stop"])
+                .output()
+                .expect("run pg_ctl"),
+            "pg_ctl stop",
+        );
+    }
+
+    /// Restarts the server (`pg_ctl restart -m fast`: sessions are terminated, in-flight
+    /// transactions roll back) on the same port, waiting until it accepts connections again.
+    pub(crate) fn restart(&self) {
+        check(
+            self.pg_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["-w", "-t", "60", "-m", "fast", "-l"])
+                .arg(self.dir.path().join("log"))
+                .arg("restart")
+                .output()
+                .expect("run pg_ctl"),
+            "pg_ctl restart",
+        );
+    }
+
+    /// The server's version string (`SHOW server_version`).
+    pub(crate) fn version(&self) -> String {
+        self.psql("postgres", "SHOW server_version")
+            .trim()
+            .to_owned()
+    }
+
+    /// psql connected like the scraper: as `usage_scraper`, over TCP, with its password.
+    pub(crate) fn psql_as_scraper(&self, db: &str) -> Command {
+        let mut cmd = Command::new(find_psql().expect("psql"));
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "usage_scraper", "-d", db])
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .env("PGPASSWORD", SCRAPER_PASSWORD);
+        cmd
     }
 
     fn pg_cmd(&self, tool: &str) -> Command {
