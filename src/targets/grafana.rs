@@ -3,6 +3,7 @@
 //! provider, and the dashboards themselves (`dashboards`), built as typed JSON.
 
 pub mod dashboards;
+pub mod metrics;
 
 use serde::Serialize;
 
@@ -40,7 +41,10 @@ struct Urls {
 
 #[derive(Serialize)]
 struct Metadata {
+    /// Loki structured metadata and the apps' own exemplars.
     trace_id: &'static str,
+    /// The exemplar label of Tempo's span metrics.
+    tempo_exemplar: &'static str,
 }
 
 #[derive(Serialize)]
@@ -92,6 +96,7 @@ pub fn render(
         scrape_interval: stack.metrics.scrape_interval.prometheus(),
         metadata: Metadata {
             trace_id: metadata::TRACE_ID,
+            tempo_exemplar: metrics::labels::TEMPO_EXEMPLAR_TRACE_ID,
         },
         labels: Labels {
             compose_service: label::COMPOSE_SERVICE,

@@ -1,172 +1,118 @@
-//! Grafana dashboards as typed JSON (serde), one file per dashboard under
-//! `grafana/dashboards/<uid>.json`. Datasources are referenced by their fixed uids from
-//! `wiring`, never by name.
+//! Grafana dashboards as typed JSON (serde, `json`), one file per dashboard under
+//! `grafana/dashboards/<uid>.json`, all in the stack's folder and linked to each other by
+//! tag. Datasources are referenced by their fixed uids from `wiring`, never by name; metric
+//! names come from `super::metrics`, Loki labels from `wiring::label`.
+//!
+//! One module per dashboard: `overview`, `red` (per-app rate, errors, duration), `logs`,
+//! `traces`, `host` (node-exporter and cAdvisor), `usage` (PostgreSQL, when `[usage]` is
+//! on) and `health` (the stack's own components).
 
-use serde::Serialize;
-use serde_json::{Value, json};
+mod health;
+mod host;
+pub mod json;
+mod logs;
+mod overview;
+mod red;
+mod traces;
+mod usage;
 
 use crate::model::Stack;
 use crate::targets::OutputFile;
-use crate::wiring::{datasource, label};
+use crate::wiring::{label, service};
+use json::{Dashboard, quote};
 
-/// A datasource reference as dashboards store it.
-#[derive(Serialize, Clone, Debug)]
-pub struct DatasourceRef {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub uid: &'static str,
+/// What every dashboard of a stack shares: names, tags and the selectors that keep queries
+/// to this compose project.
+#[derive(Debug)]
+struct Ctx<'a> {
+    stack: &'a Stack,
+    tags: Vec<String>,
+    /// `compose_project="<name>"`: the Loki stream selector of this stack.
+    project: String,
+    /// The apps, sorted.
+    apps: Vec<String>,
+    /// Every compose service of the stack: the apps, then the stack's own components.
+    services: Vec<String>,
 }
 
-pub const PROMETHEUS: DatasourceRef = DatasourceRef {
-    kind: "prometheus",
-    uid: datasource::PROMETHEUS,
-};
-pub const LOKI: DatasourceRef = DatasourceRef {
-    kind: "loki",
-    uid: datasource::LOKI,
-};
+impl<'a> Ctx<'a> {
+    fn new(stack: &'a Stack) -> Self {
+        let apps: Vec<String> = stack.apps.iter().map(|a| a.name.clone()).collect();
+        let mut services = apps.clone();
+        services.extend(components(stack).iter().map(|s| (*s).to_owned()));
+        Ctx {
+            stack,
+            tags: vec!["stackc".into(), stack.name.clone()],
+            project: format!("{}={}", label::COMPOSE_PROJECT, quote(&stack.name)),
+            apps,
+            services,
+        }
+    }
 
-#[derive(Serialize, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct GridPos {
-    pub h: u32,
-    pub w: u32,
-    pub x: u32,
-    pub y: u32,
+    fn uid(&self, slug: &str) -> String {
+        format!("{}-{slug}", self.stack.name)
+    }
+
+    fn title(&self, what: &str) -> String {
+        format!("{}: {what}", self.stack.name)
+    }
+
+    fn board(&self, slug: &str, what: &str, description: &str) -> json::Board {
+        json::Board::new(
+            self.uid(slug),
+            self.title(what),
+            description,
+            self.tags.clone(),
+        )
+    }
 }
 
-#[derive(Serialize, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct Target {
-    pub datasource: DatasourceRef,
-    pub ref_id: String,
-    pub expr: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub legend_format: Option<String>,
+/// The values of the `level` variables: what apps write in their JSON `level` field.
+const LEVELS: [&str; 6] = ["debug", "info", "warn", "warning", "error", "fatal"];
+
+/// The stack's own services that Prometheus scrapes, in display order.
+fn components(stack: &Stack) -> Vec<&'static str> {
+    let mut out = vec![
+        service::PROMETHEUS,
+        service::ALLOY,
+        service::LOKI,
+        service::TEMPO,
+        service::GRAFANA,
+        service::NODE_EXPORTER,
+        service::CADVISOR,
+    ];
+    if stack.usage.is_some() {
+        out.push(service::USAGE_SCRAPER);
+        out.push(service::POSTGRES);
+    }
+    out
 }
 
-#[derive(Serialize, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct Panel {
-    pub id: u32,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub title: String,
-    pub datasource: DatasourceRef,
-    pub grid_pos: GridPos,
-    pub targets: Vec<Target>,
-    pub options: Value,
-    pub field_config: Value,
+/// `a|b|c`: a regex over known names, to be quoted with `quote` (names carry no regex
+/// metacharacter but `.`, which is escaped).
+fn alternation<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| n.as_ref().replace('.', "\\."))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
-#[derive(Serialize, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct Dashboard {
-    pub uid: String,
-    pub title: String,
-    pub tags: Vec<String>,
-    pub timezone: &'static str,
-    pub schema_version: u32,
-    pub editable: bool,
-    pub refresh: &'static str,
-    pub time: TimeRange,
-    pub panels: Vec<Panel>,
-}
-
-#[derive(Serialize, Clone, Debug)]
-pub struct TimeRange {
-    pub from: &'static str,
-    pub to: &'static str,
-}
-
-/// The dashboards of a stack.
+/// The dashboards of a stack, in a fixed order.
 pub fn dashboards(stack: &Stack) -> Vec<Dashboard> {
-    vec![overview(stack)]
-}
-
-fn target(datasource: DatasourceRef, expr: String, legend: Option<&str>) -> Target {
-    Target {
-        datasource,
-        ref_id: "A".into(),
-        expr,
-        legend_format: legend.map(str::to_owned),
+    let ctx = Ctx::new(stack);
+    let mut out = vec![
+        overview::dashboard(&ctx),
+        red::dashboard(&ctx),
+        logs::dashboard(&ctx),
+        traces::dashboard(&ctx),
+        host::dashboard(&ctx),
+    ];
+    if stack.usage.is_some() {
+        out.push(usage::dashboard(&ctx));
     }
-}
-
-fn overview(stack: &Stack) -> Dashboard {
-    let project = format!("{}=\"{}\"", label::COMPOSE_PROJECT, stack.name);
-    Dashboard {
-        uid: format!("{}-overview", stack.name),
-        title: format!("{}: stack overview", stack.name),
-        tags: vec!["stackc".into(), stack.name.clone()],
-        timezone: "browser",
-        schema_version: 41,
-        editable: false,
-        refresh: "30s",
-        time: TimeRange {
-            from: "now-1h",
-            to: "now",
-        },
-        panels: vec![
-            Panel {
-                id: 1,
-                kind: "stat",
-                title: "Targets up".into(),
-                datasource: PROMETHEUS,
-                grid_pos: GridPos {
-                    h: 6,
-                    w: 24,
-                    x: 0,
-                    y: 0,
-                },
-                targets: vec![target(PROMETHEUS, "up".into(), Some("{{job}}"))],
-                options: json!({ "colorMode": "background", "graphMode": "none", "reduceOptions": { "calcs": ["lastNotNull"] } }),
-                field_config: json!({ "defaults": { "unit": "none" }, "overrides": [] }),
-            },
-            Panel {
-                id: 2,
-                kind: "timeseries",
-                title: "Log lines per second by service".into(),
-                datasource: LOKI,
-                grid_pos: GridPos {
-                    h: 8,
-                    w: 12,
-                    x: 0,
-                    y: 6,
-                },
-                targets: vec![target(
-                    LOKI,
-                    format!(
-                        "sum by ({}) (rate({{{project}}}[1m]))",
-                        label::COMPOSE_SERVICE
-                    ),
-                    Some(&format!("{{{{{}}}}}", label::COMPOSE_SERVICE)),
-                )],
-                options: json!({}),
-                field_config: json!({ "defaults": { "unit": "short" }, "overrides": [] }),
-            },
-            Panel {
-                id: 3,
-                kind: "timeseries",
-                title: "Samples ingested per second".into(),
-                datasource: PROMETHEUS,
-                grid_pos: GridPos {
-                    h: 8,
-                    w: 12,
-                    x: 12,
-                    y: 6,
-                },
-                targets: vec![target(
-                    PROMETHEUS,
-                    "sum(rate(prometheus_tsdb_head_samples_appended_total[$__rate_interval]))"
-                        .into(),
-                    Some("samples/s"),
-                )],
-                options: json!({}),
-                field_config: json!({ "defaults": { "unit": "short" }, "overrides": [] }),
-            },
-        ],
-    }
+    out.push(health::dashboard(&ctx));
+    out
 }
 
 /// Renders every dashboard to `grafana/dashboards/<uid>.json`.

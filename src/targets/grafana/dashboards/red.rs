@@ -1,0 +1,122 @@
+//! *Service RED*: pick an app; its request rate, error ratio and latency percentiles from
+//! Tempo's span metrics (latency with exemplars: click one to open its trace), and the
+//! app's logs below, filtered by the app and a `level` variable.
+
+use serde_json::json;
+
+use super::json::{Dashboard, PanelSpec, Variable, loki, prom, prom_exemplars, quote, rate};
+use super::overview::server_kinds;
+use super::{Ctx, LEVELS};
+use crate::targets::grafana::metrics::{labels, spanmetrics};
+use crate::wiring::label;
+
+pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
+    let mut b = ctx.board(
+        "red",
+        "service RED",
+        "Rate, errors and duration of one app's requests (Tempo span metrics), then its logs.",
+    );
+    b.variable(Variable::custom("app", "App", &ctx.apps, None));
+    b.variable(Variable::custom(
+        "level",
+        "Level",
+        &levels(),
+        Some(Some(".*")),
+    ));
+
+    let sel = format!(
+        "{svc}=\"$app\", {kind}=~{server}",
+        svc = labels::SPAN_SERVICE,
+        kind = labels::SPAN_KIND,
+        server = quote(server_kinds()),
+    );
+    let errors = format!("{}=\"STATUS_CODE_ERROR\"", labels::STATUS_CODE);
+    b.row("Requests ($app)");
+    b.panel(
+        PanelSpec::new("timeseries", "Request rate by operation", 8, 8)
+            .describe("Server spans per second, by span name.")
+            .target(prom(
+                rate(spanmetrics::CALLS, &sel, labels::SPAN_NAME),
+                "{{span_name}}",
+            ))
+            .unit("reqps"),
+    );
+    b.panel(
+        PanelSpec::new("timeseries", "Error ratio", 8, 8)
+            .describe("Share of server spans with status error.")
+            .target(prom(
+                format!(
+                    "{} / {}",
+                    rate(spanmetrics::CALLS, &format!("{sel}, {errors}"), ""),
+                    rate(spanmetrics::CALLS, &sel, "")
+                ),
+                "errors",
+            ))
+            .unit("percentunit")
+            .range(Some(0.0), None),
+    );
+    let mut latency = PanelSpec::new("timeseries", "Latency percentiles", 8, 8)
+        .describe("p50, p95 and p99 of server span duration. The dots are exemplars: each opens its trace in Tempo.")
+        .unit("s");
+    for q in ["0.5", "0.95", "0.99"] {
+        let pct = q.trim_start_matches("0.");
+        let pct = if pct.len() == 1 {
+            format!("{pct}0")
+        } else {
+            pct.to_owned()
+        };
+        latency = latency.target(prom_exemplars(
+            format!(
+                "histogram_quantile({q}, sum by (le) (rate({bucket}{{{sel}}}[$__rate_interval])))",
+                bucket = spanmetrics::LATENCY_BUCKET
+            ),
+            &format!("p{pct}"),
+        ));
+    }
+    b.panel(latency);
+
+    let stream = format!(
+        "{project}, {svc}=\"$app\", {level}=~\"$level\"",
+        project = ctx.project,
+        svc = label::COMPOSE_SERVICE,
+        level = label::LEVEL,
+    );
+    b.row("Logs ($app)");
+    b.panel(
+        PanelSpec::new("timeseries", "Log lines by level", 24, 6)
+            .target(loki(
+                format!(
+                    "sum by ({level}) (count_over_time({{{stream}}} [$__auto]))",
+                    level = label::LEVEL
+                ),
+                "{{level}}",
+            ))
+            .unit("short")
+            .custom(json!({ "drawStyle": "bars", "stacking": { "mode": "normal", "group": "A" }, "fillOpacity": 80 })),
+    );
+    b.panel(
+        PanelSpec::new("logs", "Logs", 24, 14)
+            .describe("Expand a line and follow `trace_id` to its trace.")
+            .target(loki(format!("{{{stream}}}"), ""))
+            .options(logs_options()),
+    );
+    b.finish()
+}
+
+pub(super) fn levels() -> Vec<String> {
+    LEVELS.iter().map(|l| (*l).to_owned()).collect()
+}
+
+/// Options of a logs panel: newest first, details (and so derived trace links) on.
+pub(super) fn logs_options() -> serde_json::Value {
+    json!({
+        "showTime": true,
+        "showLabels": false,
+        "showCommonLabels": false,
+        "wrapLogMessage": true,
+        "prettifyLogMessage": false,
+        "enableLogDetails": true,
+        "dedupStrategy": "none",
+        "sortOrder": "Descending"
+    })
+}
