@@ -103,26 +103,50 @@ impl SourceFile {
     /// Renders diagnostics in order of position, errors and warnings interleaved.
     pub fn render(&self, diagnostics: &[Diagnostic]) -> String {
         let renderer = Renderer::plain();
+        // Each diagnostic hands annotate-snippets only the lines it annotates (found by
+        // binary search in the line starts), not the whole file: rendering stays linear
+        // in the number of diagnostics however large the file.
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         let mut out = String::new();
         for d in diagnostics {
             let span = clamp(&self.text, &d.span);
+            let related: Vec<(Range<usize>, &str)> = d
+                .related
+                .iter()
+                .map(|(span, label)| (clamp(&self.text, span), label.as_str()))
+                .collect();
+            let (lo, hi) = related
+                .iter()
+                .fold((span.start, span.end), |(lo, hi), (r, _)| {
+                    (lo.min(r.start), hi.max(r.end))
+                });
+            let first = line_starts.partition_point(|&l| l <= lo) - 1;
+            let last = line_starts.partition_point(|&l| l <= hi.saturating_sub(1).max(lo)) - 1;
+            let start = line_starts[first];
+            let end = line_starts
+                .get(last + 1)
+                .copied()
+                .unwrap_or(self.text.len());
+            let window = &self.text[start..end];
+            let shift = |r: &Range<usize>| r.start - start..r.end - start;
+
             let level = match d.severity {
                 Severity::Error => Level::ERROR,
                 Severity::Warning => Level::WARNING,
             };
-            let mut primary = AnnotationKind::Primary.span(span);
+            let mut primary = AnnotationKind::Primary.span(shift(&span));
             if let Some(label) = &d.label {
                 primary = primary.label(label.as_str());
             }
-            let mut snippet = Snippet::source(self.text.as_str())
+            let mut snippet = Snippet::source(window)
+                .line_start(first + 1)
                 .path(self.name.as_str())
                 .annotation(primary);
-            for (span, label) in &d.related {
-                snippet = snippet.annotation(
-                    AnnotationKind::Context
-                        .span(clamp(&self.text, span))
-                        .label(label.as_str()),
-                );
+            for (span, label) in &related {
+                snippet =
+                    snippet.annotation(AnnotationKind::Context.span(shift(span)).label(*label));
             }
             let mut group =
                 Group::with_title(level.primary_title(d.message.as_str())).element(snippet);

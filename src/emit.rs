@@ -159,6 +159,11 @@ pub fn write(out: &Path, files: &[OutputFile]) -> anyhow::Result<Written> {
             );
         }
     }
+    // Swapping the trees ends with removing the previous one: find out now, while nothing
+    // has moved, whether that can be done.
+    if out.exists() {
+        removable(out)?;
+    }
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -210,13 +215,63 @@ pub fn write(out: &Path, files: &[OutputFile]) -> anyhow::Result<Written> {
                 format!("cannot replace `{}`; nothing was written", out.display())
             });
         }
-        fs::remove_dir_all(&old)
-            .with_context(|| format!("cannot remove the previous tree `{}`", old.display()))?;
+        fs::remove_dir_all(&old).with_context(|| {
+            format!(
+                "wrote `{}`, but cannot remove the previous tree `{}`: remove it by hand",
+                out.display(),
+                old.display()
+            )
+        })?;
     } else if let Err(e) = fs::rename(&staging, out) {
         let _ = fs::remove_dir_all(&staging);
         return Err(e).with_context(|| format!("cannot create `{}`", out.display()));
     }
     Ok(Written { drift })
+}
+
+/// Fails unless every directory of the tree at `out` lets this process remove entries
+/// (write and search permission, as the kernel decides it for this user: mode bits, ACLs,
+/// read-only mounts), since a build replaces the whole tree. Symlinks are not followed.
+fn removable(out: &Path) -> anyhow::Result<()> {
+    let mut dirs = vec![out.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        can_remove_in(&dir).with_context(|| {
+            format!(
+                "cannot change `{}`; nothing was written to `{}`",
+                dir.display(),
+                out.display()
+            )
+        })?;
+        let entries =
+            fs::read_dir(&dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read `{}`", dir.display()))?;
+            if entry.file_type()?.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn can_remove_in(dir: &Path) -> io::Result<()> {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    accessat(
+        CWD,
+        dir,
+        Access::WRITE_OK | Access::EXEC_OK,
+        AtFlags::EACCESS,
+    )
+    .map_err(Into::into)
+}
+
+#[cfg(not(unix))]
+fn can_remove_in(dir: &Path) -> io::Result<()> {
+    if fs::metadata(dir)?.permissions().readonly() {
+        return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+    }
+    Ok(())
 }
 
 /// Copies (hard-links where possible) every entry of `from` that stackc did not generate

@@ -4,7 +4,8 @@
 //! binary. Escaping is chosen by extension, so a template never quotes a value itself:
 //! `.alloy` values are Go-quoted (Alloy decodes strings with `strconv.Unquote`),
 //! `.yaml`/`.yml`/`.json`/`.toml` values are JSON-encoded (a JSON string is a valid YAML
-//! double-quoted scalar and a valid TOML basic string), and `.sql`/`.env.example` take
+//! double-quoted scalar and a valid TOML basic string once the few characters YAML and
+//! TOML refuse raw are `\u`-escaped: `escape_unprintable`), and `.sql`/`.env.example` take
 //! only values the model has already validated as identifiers.
 
 use include_dir::{Dir, include_dir};
@@ -44,6 +45,18 @@ impl Templates {
                 && !value.is_safe()
             {
                 return out.write_str(&go_quote(text)).map_err(Into::into);
+            }
+            if state.auto_escape() == AutoEscape::Json && !value.is_safe() {
+                let json = serde_json::to_string(value).map_err(|e| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::BadSerialization,
+                        "unable to format to JSON",
+                    )
+                    .with_source(e)
+                })?;
+                return out
+                    .write_str(&escape_unprintable(&json))
+                    .map_err(Into::into);
             }
             minijinja::escape_formatter(out, state, value)
         });
@@ -114,6 +127,31 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+/// JSON text with `\u` escapes for what serde_json leaves raw but YAML (1.1 and 1.2) does
+/// not accept raw, or folds, in a double-quoted scalar, and TOML not in a basic string:
+/// DEL, the C1 controls (NEL among them), U+2028, U+2029, the BOM and U+FFFE/U+FFFF.
+/// Only ever inside JSON strings, where such an escape means the same character.
+pub fn escape_unprintable(json: &str) -> String {
+    let needs = |c: char| {
+        matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
+    };
+    if !json.contains(needs) {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Quotes a string as Go's `strconv.Quote` does, which is what Alloy's own encoder writes:
 /// `\\`, `\"`, the short escapes for control characters, `\u` for other non-printables.
 pub fn go_quote(text: &str) -> String {
@@ -158,6 +196,15 @@ mod tests {
         assert_eq!(go_quote("l1\nl2\t\r"), r#""l1\nl2\t\r""#);
         assert_eq!(go_quote("\u{1}"), r#""\x01""#);
         assert_eq!(go_quote("é ✓ $ # '"), "\"é ✓ $ # '\"");
+    }
+
+    #[test]
+    fn json_for_yaml_escapes_what_yaml_refuses_raw() {
+        assert_eq!(
+            escape_unprintable("\"a\u{7f}\u{85}\u{2028}é\""),
+            r#""a\u007f\u0085\u2028é""#
+        );
+        assert_eq!(escape_unprintable("\"plain ✓\""), "\"plain ✓\"");
     }
 
     #[test]
