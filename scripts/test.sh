@@ -2,7 +2,7 @@
 # Sets up and runs every test of the workspace: the one command README.md gives.
 # On a fresh Debian machine it installs what the tests need (PostgreSQL for the scraper's
 # tests, Debian's prometheus for promtool and the Prometheus smoke test), then runs
-# formatting, lints, the test suites and the docs build.
+# formatting, lints, the test suites, the docs build and the flake's evaluation.
 #   STACKC_REQUIRE_TOOLS=1  a test that needs an external tool fails instead of skipping
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +29,5 @@ if grep -rnE '\bdbg!\(|\btodo!\(|\bunimplemented!\(|#\[ignore\]' --include='*.rs
 fi
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 cargo test --workspace --locked
+# flake.nix evaluated offline against a nixpkgs stub (installs nix-bin, shellcheck)
+bash scripts/check-flake.sh

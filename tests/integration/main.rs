@@ -4,9 +4,16 @@
 
 mod build;
 mod cli;
+mod demo_app;
 mod examples;
+mod faults;
 mod golden;
+mod grafana;
 mod outputs;
+mod pg;
+mod privileges;
 mod properties;
+mod secrets;
 mod smoke;
 mod support;
+mod valid_stacks;

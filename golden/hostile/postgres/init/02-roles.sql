@@ -8,6 +8,8 @@
 CREATE ROLE usage_scraper LOGIN PASSWORD :'usage_scraper_password';
 CREATE ROLE usage_reader LOGIN PASSWORD :'usage_reader_password';
 
+-- Neither role may connect to (or make temp tables in) any other database.
+REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC;
 REVOKE ALL ON DATABASE usage_stats FROM PUBLIC;
 GRANT CONNECT ON DATABASE usage_stats TO usage_scraper, usage_reader;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
