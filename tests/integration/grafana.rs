@@ -499,6 +499,13 @@ fn uids_ids_and_datasources_are_consistent() {
             assert_eq!(json["uid"], d.uid.as_str());
             let mut ids = BTreeSet::new();
             for p in &d.panels {
+                // Grafana's core panel plugin ids (case matters: `nodeGraph`).
+                assert!(
+                    ["row", "stat", "timeseries", "logs", "table", "nodeGraph"].contains(&p.kind),
+                    "{case} {}: unknown panel type `{}`",
+                    d.uid,
+                    p.kind
+                );
                 assert!(
                     ids.insert(p.id),
                     "{case} {}: panel id {} twice",

@@ -28,7 +28,7 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
     b.variable(min);
 
     b.panel(
-        PanelSpec::new("nodegraph", "Service graph", 24, 12)
+        PanelSpec::new("nodeGraph", "Service graph", 24, 12)
             .describe("Built by Tempo's metrics generator from parent/child spans across services.")
             .target(tempo_service_map()),
     );
