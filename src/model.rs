@@ -192,6 +192,8 @@ pub struct App {
     pub env: BTreeMap<String, String>,
     /// Host variables passed through, sorted.
     pub secrets: Vec<String>,
+    /// compose's `pull_policy` (`missing`, `always`, `never`); `None` leaves compose's default.
+    pub pull_policy: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

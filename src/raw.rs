@@ -254,4 +254,27 @@ pub struct App {
     /// Host variables passed through at `compose up`; required, and listed in .env.example.
     #[schemars(with = "Option<Vec<String>>")]
     pub secrets: Option<Vec<Spanned<String>>>,
+    /// When compose pulls `image`: "missing" (compose's default), "always", or "never" for
+    /// an image built or loaded locally, which no registry image may stand in for.
+    pub pull_policy: Option<PullPolicy>,
+}
+
+/// compose's `pull_policy` for an app's image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+impl PullPolicy {
+    /// The value as compose spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Missing => "missing",
+            PullPolicy::Always => "always",
+            PullPolicy::Never => "never",
+        }
+    }
 }

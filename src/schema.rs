@@ -177,6 +177,32 @@ fn to_problems(
                 value.map_or(String::new(), Value::to_string)
             ),
         ))],
+        K::Enum { options } => {
+            let choices: Vec<String> = options
+                .as_array()
+                .map(|o| {
+                    o.iter()
+                        .map(|v| format!("`{}`", v.as_str().unwrap_or("?")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut d = Diagnostic::error(
+                spans.value_span(pointer),
+                format!(
+                    "{place} must be one of {}, found {}",
+                    choices.join(", "),
+                    found_text(found, value)
+                ),
+            );
+            if let Some(Value::String(text)) = value {
+                let names: Vec<&str> = options
+                    .as_array()
+                    .map(|o| o.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                d.help = did_you_mean(text, names.iter().copied());
+            }
+            vec![at(d)]
+        }
         // Durations, names and the like are checked again by `validate` with a message
         // that says what is wrong; a bare regex would help nobody.
         K::Pattern { .. } | K::MinLength { .. } | K::MaxLength { .. } => Vec::new(),

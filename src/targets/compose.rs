@@ -72,6 +72,7 @@ struct UsageContext {
 struct AppContext {
     service: String,
     image: Option<String>,
+    pull_policy: Option<&'static str>,
     build: Option<String>,
     environment: BTreeMap<String, String>,
     ports: Vec<Port>,
@@ -326,6 +327,7 @@ pub fn render(
             };
             AppContext {
                 service: app.name.clone(),
+                pull_policy: app.pull_policy.filter(|_| image.is_some()),
                 image,
                 build,
                 environment,

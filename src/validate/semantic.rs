@@ -725,6 +725,15 @@ fn resolve_apps(
             }
         }
 
+        if app.pull_policy.is_some() && matches!(source, AppSource::Build(_)) {
+            cx.error(
+                Diagnostic::error(
+                    cx.spans.key_span(&format!("{pointer}/pull_policy")),
+                    format!("app `{name}` sets `pull_policy`, but it is built, not pulled"),
+                )
+                .with_help("remove `pull_policy`, or run a published `image` instead of `build`"),
+            );
+        }
         out.push(App {
             name: name.clone(),
             ident,
@@ -735,6 +744,7 @@ fn resolve_apps(
             publish: app.publish.as_ref().map(|p| *p.get_ref()),
             env,
             secrets: secrets.into_iter().collect(),
+            pull_policy: app.pull_policy.map(crate::raw::PullPolicy::as_str),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -159,6 +159,11 @@ fn the_demo_stack_runs_the_demo_app_everywhere() {
             service["environment"]["OTEL_SERVICE_NAME"],
             app.name.as_str()
         );
+        assert_eq!(
+            service["pull_policy"], "never",
+            "{}: never pulled",
+            app.name
+        );
         for (key, value) in &app.env {
             assert!(
                 key.starts_with("DEMO_"),
