@@ -112,11 +112,25 @@ pub struct VariableOption {
     pub value: String,
 }
 
+/// How many values a variable takes, and what its `All` option stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick<'a> {
+    /// Exactly one value.
+    One,
+    /// Any number; `All` means every listed value (Grafana writes a quoted list in SQL).
+    AnyOf,
+    /// Any number; `All` stands for this regex (e.g. `.*`, which also matches values
+    /// that are not listed).
+    AnyMatching(&'a str),
+}
+
 impl Variable {
-    /// A fixed list of values. `all` adds an `All` option (the first one selected then).
-    pub fn custom(name: &str, label: &str, values: &[String], all: Option<Option<&str>>) -> Self {
+    /// A fixed list of values; with `Pick::AnyOf`/`AnyMatching` an `All` option comes first
+    /// and is selected, otherwise the first value is.
+    pub fn custom(name: &str, label: &str, values: &[String], pick: Pick<'_>) -> Self {
+        let many = pick != Pick::One;
         let mut options: Vec<VariableOption> = Vec::new();
-        if all.is_some() {
+        if many {
             options.push(VariableOption {
                 selected: false,
                 text: "All".into(),
@@ -141,12 +155,26 @@ impl Variable {
             label: label.into(),
             kind: "custom",
             query: values.join(","),
-            multi: Some(all.is_some()),
-            include_all: Some(all.is_some()),
-            all_value: all.flatten().map(str::to_owned),
+            multi: Some(many),
+            include_all: Some(many),
+            all_value: match pick {
+                Pick::AnyMatching(regex) => Some(regex.to_owned()),
+                Pick::One | Pick::AnyOf => None,
+            },
             current,
             options,
         }
+    }
+
+    /// Makes `value` the selected option (the first one stays selected if there is none).
+    pub fn selecting(mut self, value: &str) -> Self {
+        if let Some(chosen) = self.options.iter().position(|o| o.value == value) {
+            for (i, option) in self.options.iter_mut().enumerate() {
+                option.selected = i == chosen;
+            }
+            self.current = self.options[chosen].clone();
+        }
+        self
     }
 
     /// A free-text box, empty by default.

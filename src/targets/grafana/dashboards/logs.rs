@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::json::{Dashboard, PanelSpec, Variable, loki};
+use super::json::{Dashboard, PanelSpec, Pick, Variable, loki};
 use super::red::{levels, logs_options};
 use crate::wiring::label;
 
@@ -18,13 +18,13 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "service",
         "Service",
         &ctx.services,
-        Some(Some(".*")),
+        Pick::AnyMatching(".*"),
     ));
     b.variable(Variable::custom(
         "level",
         "Level",
         &levels(),
-        Some(Some(".*")),
+        Pick::AnyMatching(".*"),
     ));
     b.variable(Variable::textbox("search", "Search"));
     let stream = format!(

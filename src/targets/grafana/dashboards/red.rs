@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::json::{Dashboard, PanelSpec, Variable, loki, prom, prom_exemplars, quote, rate};
+use super::json::{Dashboard, PanelSpec, Pick, Variable, loki, prom, prom_exemplars, quote, rate};
 use super::overview::server_kinds;
 use super::{Ctx, LEVELS};
 use crate::targets::grafana::metrics::{labels, spanmetrics};
@@ -16,12 +16,12 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "service RED",
         "Rate, errors and duration of one app's requests (Tempo span metrics), then its logs.",
     );
-    b.variable(Variable::custom("app", "App", &ctx.apps, None));
+    b.variable(Variable::custom("app", "App", &ctx.apps, Pick::One));
     b.variable(Variable::custom(
         "level",
         "Level",
         &levels(),
-        Some(Some(".*")),
+        Pick::AnyMatching(".*"),
     ));
 
     let sel = format!(

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::json::{Dashboard, PanelSpec, Variable, prom, rate, tempo_service_map, traceql};
+use super::json::{Dashboard, PanelSpec, Pick, Variable, prom, rate, tempo_service_map, traceql};
 use crate::targets::grafana::metrics::{labels, spanmetrics};
 
 pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
@@ -14,18 +14,19 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "traces",
         "How the services call each other, and the traces worth opening.",
     );
-    b.variable(Variable::custom("app", "App", &ctx.apps, Some(Some(".*"))));
+    b.variable(Variable::custom(
+        "app",
+        "App",
+        &ctx.apps,
+        Pick::AnyMatching(".*"),
+    ));
     let durations: Vec<String> = ["100ms", "250ms", "500ms", "1s", "2s", "5s"]
         .iter()
         .map(|d| (*d).to_owned())
         .collect();
-    let mut min = Variable::custom("min_duration", "Slower than", &durations, None);
-    min.current = min.options[2].clone();
-    for (i, o) in min.options.iter_mut().enumerate() {
-        o.selected = i == 2;
-    }
-    min.current.selected = true;
-    b.variable(min);
+    b.variable(
+        Variable::custom("min_duration", "Slower than", &durations, Pick::One).selecting("500ms"),
+    );
 
     b.panel(
         PanelSpec::new("nodeGraph", "Service graph", 24, 12)
