@@ -62,14 +62,22 @@ pub fn mermaid(stack: &Stack) -> String {
         if app.scrape.is_some() {
             let _ = writeln!(out, "    app_{} -->|metrics| Prometheus", app.ident);
         }
-        let _ = writeln!(out, "    app_{} -->|logs stdout/stderr| Alloy", app.ident);
-        if app.traces {
+        if app.otlp_logs {
+            let _ = writeln!(out, "    app_{} -->|logs OTLP| Alloy", app.ident);
+        } else {
+            let _ = writeln!(out, "    app_{} -->|logs stdout/stderr| Alloy", app.ident);
+        }
+        if app.otlp_metrics {
+            let _ = writeln!(out, "    app_{} -->|metrics OTLP| Alloy", app.ident);
+        }
+        if app.otlp {
             let _ = writeln!(out, "    app_{} -->|traces OTLP| Alloy", app.ident);
         }
     }
     for line in [
         "Alloy -->|logs| Loki",
         "Alloy -->|traces| Tempo",
+        "Alloy -->|OTLP metrics| Prometheus",
         "Tempo -->|span metrics| Prometheus",
         "NodeExp -->|host metrics| Prometheus",
         "cAdvisor -->|container metrics| Prometheus",

@@ -17,6 +17,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod emit;
 pub mod graph;
+pub mod levels;
 pub mod load;
 pub mod model;
 pub mod raw;

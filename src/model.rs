@@ -57,6 +57,8 @@ pub struct Metrics {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Logs {
     pub retention: Duration,
+    /// `[logs] level_field`: a JSON field tried first for the level, dotted for nesting.
+    pub level_field: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,10 +184,14 @@ pub struct App {
     pub source: AppSource,
     /// Container port serving HTTP and `/metrics`.
     pub port: u16,
-    /// `None` when `metrics = false`.
+    /// Set when Prometheus scrapes the app (`metrics = true` or "scrape", the default).
     pub scrape: Option<Scrape>,
-    /// Inject OTLP variables pointing at Alloy.
-    pub traces: bool,
+    /// Inject the OpenTelemetry SDK variables pointing at Alloy (`otlp`, default true).
+    pub otlp: bool,
+    /// The app pushes its metrics over OTLP (`metrics = "otlp"`); implies `otlp`.
+    pub otlp_metrics: bool,
+    /// Its logs come from its SDK over OTLP (`logs = "otlp"`), not from stdout/stderr.
+    pub otlp_logs: bool,
     /// Host port the app's port is published on.
     pub publish: Option<u16>,
     /// Literal environment.

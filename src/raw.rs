@@ -64,6 +64,14 @@ pub struct LogsSection {
     /// Loki retention, enforced by the compactor, e.g. "31d"; whole hours, at least 24h.
     #[schemars(with = "Option<DurationText>")]
     pub retention: Option<Spanned<String>>,
+    /// A JSON field your apps write their log level in, tried before the usual names
+    /// (`level`, `lvl`, `severity`, `log.level`, ...), e.g. "loglevel"; dots separate
+    /// nested objects ("log.severity" reads `{"log":{"severity":...}}`).
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[A-Za-z_@][A-Za-z0-9_@-]*(\.[A-Za-z_@][A-Za-z0-9_@-]*)*$")
+    )]
+    pub level_field: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -235,16 +243,28 @@ pub struct App {
     /// Path Prometheus scrapes (default "/metrics").
     #[schemars(with = "Option<String>")]
     pub metrics_path: Option<Spanned<String>>,
-    /// `false` disables scraping this app.
-    pub metrics: Option<bool>,
+    /// Where the app's metrics come from: `true` or "scrape" (default: Prometheus scrapes
+    /// `metrics_path`), "otlp" (the app pushes OTLP metrics to Alloy; not scraped), or
+    /// `false` (no metrics).
+    #[schemars(with = "Option<MetricsSetting>")]
+    pub metrics: Option<Spanned<MetricsSetting>>,
     /// Per-app scrape interval, between 1s and 1h.
     #[schemars(with = "Option<DurationText>")]
     pub scrape_interval: Option<Spanned<String>>,
     /// Per-app scrape timeout; at most the app's interval.
     #[schemars(with = "Option<DurationText>")]
     pub scrape_timeout: Option<Spanned<String>>,
-    /// `true` (default) injects OTLP variables pointing at Alloy.
-    pub traces: Option<bool>,
+    /// `true` (default) injects the OpenTelemetry SDK variables (`OTEL_SERVICE_NAME`, the
+    /// OTLP endpoint and protocol, which signals to export) pointing at Alloy.
+    #[schemars(with = "Option<bool>")]
+    pub otlp: Option<Spanned<bool>>,
+    /// Deprecated: the old name of `otlp`.
+    #[schemars(with = "Option<bool>")]
+    pub traces: Option<Spanned<bool>>,
+    /// Where the app's logs are collected: "stdout" (default: its stdout and stderr,
+    /// through Docker) or "otlp" (log records its OpenTelemetry SDK exports; stdout and
+    /// stderr are then not collected, so no line is stored twice).
+    pub logs: Option<LogsMode>,
     /// Host port to publish the app's port on.
     #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
     pub publish: Option<Spanned<u16>>,
@@ -257,6 +277,58 @@ pub struct App {
     /// When compose pulls `image`: "missing" (compose's default), "always", or "never" for
     /// an image built or loaded locally, which no registry image may stand in for.
     pub pull_policy: Option<PullPolicy>,
+}
+
+/// An app's `metrics`: `true`/"scrape", "otlp", or `false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsSetting {
+    Scrape,
+    Otlp,
+    Off,
+}
+
+impl<'de> Deserialize<'de> for MetricsSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Flag(bool),
+            Word(String),
+        }
+        match Either::deserialize(deserializer)? {
+            Either::Flag(true) => Ok(MetricsSetting::Scrape),
+            Either::Flag(false) => Ok(MetricsSetting::Off),
+            Either::Word(w) if w == "scrape" => Ok(MetricsSetting::Scrape),
+            Either::Word(w) if w == "otlp" => Ok(MetricsSetting::Otlp),
+            Either::Word(w) => Err(serde::de::Error::custom(format!(
+                "expected `true`, `false`, \"scrape\" or \"otlp\", found \"{w}\""
+            ))),
+        }
+    }
+}
+
+impl JsonSchema for MetricsSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MetricsSetting".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`true` or \"scrape\": Prometheus scrapes the app; \"otlp\": the app pushes OTLP metrics; `false`: no metrics.",
+            "anyOf": [
+                { "type": "boolean" },
+                { "enum": ["scrape", "otlp"] }
+            ]
+        })
+    }
+}
+
+/// An app's `logs`: where its log lines are collected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogsMode {
+    Stdout,
+    Otlp,
 }
 
 /// compose's `pull_policy` for an app's image.

@@ -308,6 +308,13 @@ fn describe(schema: &Value) -> String {
     if let Some(constant) = schema.get("const") {
         return format!("`{constant}`");
     }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        return options
+            .iter()
+            .map(|o| format!("`{o}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+    }
     match schema.get("type").and_then(Value::as_str) {
         Some("integer") => match (schema.get("minimum"), schema.get("maximum")) {
             (Some(min), Some(max)) => format!("an integer from {min} to {max}"),

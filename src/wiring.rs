@@ -58,6 +58,22 @@ pub mod metadata {
     pub const SPAN_ID: &str = "span_id";
 }
 
+/// OTLP attribute names Alloy sets and Loki indexes, so OTLP data carries the same
+/// labels as what Docker discovery and Prometheus scrapes produce.
+pub mod otlp {
+    /// The OpenTelemetry resource attribute stackc sets to the compose service name.
+    pub const SERVICE_NAME: &str = "service.name";
+    /// Resource attribute copies of the Loki labels (`label::COMPOSE_*`).
+    pub const COMPOSE_SERVICE: &str = super::label::COMPOSE_SERVICE;
+    pub const COMPOSE_PROJECT: &str = super::label::COMPOSE_PROJECT;
+    /// The normalised level (`label::LEVEL`), moved onto the resource so Loki indexes it.
+    pub const LEVEL: &str = super::label::LEVEL;
+    /// Resource attributes Loki turns into index labels (`service.name` becomes
+    /// `service_name`); the rest become structured metadata.
+    pub const LOKI_INDEX_ATTRIBUTES: [&str; 4] =
+        [COMPOSE_PROJECT, COMPOSE_SERVICE, SERVICE_NAME, LEVEL];
+}
+
 /// Grafana datasource uids, fixed so that links and dashboards can name them.
 pub mod datasource {
     pub const PROMETHEUS: &str = "prometheus";

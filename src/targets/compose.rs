@@ -18,7 +18,11 @@ use crate::wiring::{db, port, secret, service};
 #[derive(Serialize)]
 struct Context {
     name: String,
-    prometheus_retention_flag: String,
+    /// `--storage.tsdb.retention.time=…` for a Prometheus older than 3.8, which cannot
+    /// read retention from its config file; `None` when prometheus.yml carries it.
+    prometheus_retention_flag: Option<String>,
+    /// node-exporter runs in the host's network namespace (see `node_exporter_on_host`).
+    node_exporter_host: Option<NodeExporterHost>,
     services: Services,
     usage: Option<UsageContext>,
     apps: Vec<AppContext>,
@@ -63,6 +67,12 @@ struct Dependency {
 }
 
 #[derive(Serialize)]
+struct NodeExporterHost {
+    /// `--web.listen-address=…` on the host, e.g. `0.0.0.0:9100`.
+    listen_arg: String,
+}
+
+#[derive(Serialize)]
 struct UsageContext {
     /// `postgres-data:<data dir>`; the data dir moved in PostgreSQL 18's image.
     postgres_volume: &'static str,
@@ -102,6 +112,43 @@ pub fn tag_version(tag: &str) -> Option<(u32, u32, u32)> {
     let patch = parts.next().flatten().unwrap_or(0);
     Some((major, minor, patch))
 }
+
+/// Whether Prometheus reads retention from prometheus.yml (`storage.tsdb.retention`,
+/// 3.8 and later, where the command-line flag is deprecated).
+pub fn prometheus_retention_in_file(stack: &Stack) -> bool {
+    at_least(&stack.versions.prometheus, (3, 8, 0))
+}
+
+/// Whether node-exporter shares the host's network namespace, so that its network
+/// counters are the host's interfaces rather than its own container's.
+///
+/// Only when the stack binds every interface (`bind = "0.0.0.0"`) and publishes
+/// node-exporter: Prometheus, on the compose network, reaches a host-network service only
+/// through the Docker host gateway, which a loopback-only listener never answers. With
+/// the default loopback bind, node-exporter stays on the compose network (host CPU,
+/// memory and disks are still the host's, through `/host` and `pid: host`), and the host
+/// dashboard leaves out the host network panels instead of showing one container's
+/// traffic as the host's.
+pub fn node_exporter_on_host(stack: &Stack) -> bool {
+    let unspecified = stack
+        .bind
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    unspecified && stack.ports.get(PortKey::NodeExporter).is_some()
+}
+
+/// The address Prometheus scrapes node-exporter at.
+pub fn node_exporter_target(stack: &Stack) -> String {
+    match stack.ports.get(PortKey::NodeExporter) {
+        Some(host_port) if node_exporter_on_host(stack) => {
+            format!("{HOST_GATEWAY}:{host_port}")
+        }
+        _ => format!("{}:{}", service::NODE_EXPORTER, port::NODE_EXPORTER),
+    }
+}
+
+/// The name compose maps to the Docker host (`extra_hosts: …:host-gateway`).
+pub const HOST_GATEWAY: &str = "host.docker.internal";
 
 fn at_least(tag: &str, version: (u32, u32, u32)) -> bool {
     tag_version(tag).is_none_or(|v| v >= version)
@@ -254,7 +301,7 @@ pub fn render(
         prometheus: Service {
             image: format!("prom/prometheus:{}", v.prometheus),
             ports: publish(PortKey::Prometheus),
-            healthcheck: wget_check(&format!("http://localhost:{}/-/ready", port::PROMETHEUS)),
+            healthcheck: wget_check(&format!("http://127.0.0.1:{}/-/ready", port::PROMETHEUS)),
             ..Service::default()
         },
         loki: Service {
@@ -276,7 +323,7 @@ pub fn render(
         grafana: Service {
             image: format!("grafana/grafana:{}", v.grafana),
             ports: publish(PortKey::Grafana),
-            healthcheck: wget_check(&format!("http://localhost:{}/api/health", port::GRAFANA)),
+            healthcheck: wget_check(&format!("http://127.0.0.1:{}/api/health", port::GRAFANA)),
             depends_on: grafana_depends,
             environment: grafana_env,
         },
@@ -284,8 +331,23 @@ pub fn render(
         usage_scraper,
         node_exporter: Service {
             image: format!("prom/node-exporter:{}", v.node_exporter),
-            ports: publish(PortKey::NodeExporter),
-            healthcheck: wget_check(&format!("http://localhost:{}/metrics", port::NODE_EXPORTER)),
+            // A host-network service cannot publish ports: it listens on the host itself.
+            ports: if node_exporter_on_host(stack) {
+                Vec::new()
+            } else {
+                publish(PortKey::NodeExporter)
+            },
+            healthcheck: wget_check(&format!(
+                "http://127.0.0.1:{}/metrics",
+                if node_exporter_on_host(stack) {
+                    stack
+                        .ports
+                        .get(PortKey::NodeExporter)
+                        .unwrap_or(port::NODE_EXPORTER)
+                } else {
+                    port::NODE_EXPORTER
+                }
+            )),
             ..Service::default()
         },
         cadvisor: Service {
@@ -300,17 +362,8 @@ pub fn render(
         .iter()
         .map(|app| {
             let mut environment: BTreeMap<String, String> = BTreeMap::new();
-            if app.traces {
-                environment.insert(
-                    "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
-                    format!("http://{}:{}", service::ALLOY, port::OTLP_HTTP),
-                );
-                environment.insert("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "http/protobuf".into());
-                environment.insert("OTEL_SERVICE_NAME".into(), escape_dollars(&app.name));
-                environment.insert(
-                    "OTEL_RESOURCE_ATTRIBUTES".into(),
-                    format!("service.namespace={}", escape_dollars(&stack.name)),
-                );
+            if app.otlp {
+                environment.extend(otel_environment(stack, app));
             }
             for (key, value) in &app.env {
                 environment.insert(key.clone(), escape_dollars(value));
@@ -340,7 +393,7 @@ pub fn render(
                     })
                     .into_iter()
                     .collect(),
-                depends_on: if app.traces {
+                depends_on: if app.otlp {
                     vec![started(service::ALLOY)]
                 } else {
                     Vec::new()
@@ -362,10 +415,26 @@ pub fn render(
     }
     let context = Context {
         name: stack.name.clone(),
-        prometheus_retention_flag: format!(
-            "--storage.tsdb.retention.time={}",
-            stack.metrics.retention.prometheus()
-        ),
+        prometheus_retention_flag: (!prometheus_retention_in_file(stack)).then(|| {
+            format!(
+                "--storage.tsdb.retention.time={}",
+                stack.metrics.retention.prometheus()
+            )
+        }),
+        node_exporter_host: node_exporter_on_host(stack).then(|| NodeExporterHost {
+            listen_arg: format!(
+                "--web.listen-address={}:{}",
+                if stack.bind.contains(':') {
+                    format!("[{}]", stack.bind)
+                } else {
+                    stack.bind.clone()
+                },
+                stack
+                    .ports
+                    .get(PortKey::NodeExporter)
+                    .unwrap_or(port::NODE_EXPORTER)
+            ),
+        }),
         services,
         usage: usage.map(|_| UsageContext {
             postgres_volume: if at_least(&v.postgres, (18, 0, 0)) {
@@ -382,6 +451,36 @@ pub fn render(
     Ok(vec![
         OutputFile::new("compose.yaml", compose),
         OutputFile::new(".env.example", env_example(stack)),
+    ])
+}
+
+/// The OpenTelemetry SDK variables of an app with `otlp` on: its service name (equal to
+/// its compose service, which links traces to logs), Alloy's OTLP/HTTP endpoint, and which
+/// signals the SDK exports. Traces always; metrics only with `metrics = "otlp"` and logs
+/// only with `logs = "otlp"`, so that an SDK which exports every signal by default (the
+/// Java agent, .NET, Node) does not count what Prometheus scrapes or Docker collects twice.
+pub fn otel_environment(stack: &Stack, app: &crate::model::App) -> BTreeMap<String, String> {
+    let exporter = |on: bool| if on { "otlp" } else { "none" }.to_owned();
+    BTreeMap::from([
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            format!("http://{}:{}", service::ALLOY, port::OTLP_HTTP),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+            "http/protobuf".to_owned(),
+        ),
+        ("OTEL_SERVICE_NAME".to_owned(), escape_dollars(&app.name)),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES".to_owned(),
+            format!("service.namespace={}", escape_dollars(&stack.name)),
+        ),
+        ("OTEL_TRACES_EXPORTER".to_owned(), exporter(true)),
+        (
+            "OTEL_METRICS_EXPORTER".to_owned(),
+            exporter(app.otlp_metrics),
+        ),
+        ("OTEL_LOGS_EXPORTER".to_owned(), exporter(app.otlp_logs)),
     ])
 }
 

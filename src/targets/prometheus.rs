@@ -1,7 +1,9 @@
 //! `prometheus/prometheus.yml`: one job per app with metrics (its own interval and timeout
 //! where set), node-exporter, cAdvisor and every stack component. Targets are static
 //! (`service:port` on the compose network), so Prometheus needs no Docker socket.
-//! Keys are those Prometheus 2.42 already knew, so older promtool checks it too.
+//! Retention is `storage.tsdb.retention.time` in this file for Prometheus 3.8 and later
+//! (where the command-line flag is deprecated), the flag in compose.yaml before that.
+//! Apps that push OTLP metrics (`metrics = "otlp"`) have no job: Alloy remote-writes them.
 
 use serde::Serialize;
 
@@ -16,6 +18,8 @@ struct Context {
     project: String,
     scrape_interval: String,
     scrape_timeout: String,
+    /// Set when retention is configured here rather than by flag.
+    retention: Option<String>,
     jobs: Vec<Job>,
 }
 
@@ -49,7 +53,10 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
         component("loki", service::LOKI, port::LOKI),
         component("tempo", service::TEMPO, port::TEMPO),
         component("grafana", service::GRAFANA, port::GRAFANA),
-        component("node-exporter", service::NODE_EXPORTER, port::NODE_EXPORTER),
+        Job {
+            target: super::compose::node_exporter_target(stack),
+            ..component("node-exporter", service::NODE_EXPORTER, port::NODE_EXPORTER)
+        },
         component("cadvisor", service::CADVISOR, port::CADVISOR),
     ];
     if stack.usage.is_some() {
@@ -84,6 +91,8 @@ pub fn render(
         project: stack.name.clone(),
         scrape_interval: stack.metrics.scrape_interval.prometheus(),
         scrape_timeout: stack.metrics.scrape_timeout.prometheus(),
+        retention: super::compose::prometheus_retention_in_file(stack)
+            .then(|| stack.metrics.retention.prometheus()),
         jobs: jobs(stack),
     };
     Ok(vec![templates.file(

@@ -227,6 +227,20 @@ pub(crate) fn resolve(
             .with_help("Loki's compactor applies retention per hour of index"),
         );
     }
+    if let Some(field) = raw.logs.as_ref().and_then(|l| l.level_field.as_ref())
+        && !is_field_path(field.get_ref())
+    {
+        cx.error(
+            Diagnostic::error(
+                field.span(),
+                format!(
+                    "`level_field` in `[logs]` must be a JSON key or a dotted path of keys, found `{}`",
+                    field.get_ref()
+                ),
+            )
+            .with_help("keys are letters, digits, `_`, `@` and `-`, not starting with a digit or `-`; `.` separates nested objects, e.g. \"log.severity\""),
+        );
+    }
     let traces_retention = cx.duration_within(
         raw.traces.as_ref().and_then(|t| t.retention.as_ref()),
         defaults::TRACES_RETENTION,
@@ -292,6 +306,11 @@ pub(crate) fn resolve(
         },
         logs: Logs {
             retention: logs_retention,
+            level_field: raw
+                .logs
+                .as_ref()
+                .and_then(|l| l.level_field.as_ref())
+                .map(|f| f.get_ref().clone()),
         },
         traces: Traces {
             retention: traces_retention,
@@ -569,7 +588,34 @@ fn resolve_apps(
             .port
             .as_ref()
             .map_or(defaults::APP_PORT, |p| *p.get_ref());
-        let scrape = if app.metrics.unwrap_or(true) {
+        let otlp = resolve_otlp(cx, app, name);
+        let metrics = app
+            .metrics
+            .as_ref()
+            .map_or(raw::MetricsSetting::Scrape, |m| *m.get_ref());
+        if let Some(setting) = &app.metrics
+            && *setting.get_ref() == raw::MetricsSetting::Otlp
+            && !otlp
+        {
+            cx.error(
+                Diagnostic::error(
+                    setting.span(),
+                    format!("app `{name}` sets `metrics = \"otlp\"`, but `otlp = false`"),
+                )
+                .with_help("OTLP metrics need the OpenTelemetry variables: remove `otlp = false`, or scrape the app (`metrics = true`)"),
+            );
+        }
+        let otlp_logs = app.logs == Some(raw::LogsMode::Otlp);
+        if otlp_logs && !otlp {
+            cx.error(
+                Diagnostic::error(
+                    cx.spans.key_span(&format!("{pointer}/logs")),
+                    format!("app `{name}` sets `logs = \"otlp\"`, but `otlp = false`"),
+                )
+                .with_help("OTLP logs need the OpenTelemetry variables: remove `otlp = false`, or collect stdout (`logs = \"stdout\"`)"),
+            );
+        }
+        let scrape = if metrics == raw::MetricsSetting::Scrape {
             let path = match &app.metrics_path {
                 Some(path) => {
                     let text = path.get_ref();
@@ -649,9 +695,13 @@ fn resolve_apps(
                     cx.error(
                         Diagnostic::warning(
                             span,
-                            format!("{} has no effect with `metrics = false`", place(key)),
+                            format!(
+                                "{} has no effect with `metrics = {}`",
+                                place(key),
+                                if metrics == raw::MetricsSetting::Otlp { "\"otlp\"" } else { "false" }
+                            ),
                         )
-                        .with_help("remove it, or enable scraping"),
+                        .with_help("it sets how Prometheus scrapes the app: remove it, or scrape the app (`metrics = true`)"),
                     );
                 }
             }
@@ -684,10 +734,7 @@ fn resolve_apps(
                         )),
                 );
             }
-            if app.traces.unwrap_or(true)
-                && key_text == "OTEL_SERVICE_NAME"
-                && value.get_ref() != name
-            {
+            if otlp && key_text == "OTEL_SERVICE_NAME" && value.get_ref() != name {
                 cx.error(
                     Diagnostic::warning(value.span(), format!("`OTEL_SERVICE_NAME` replaces the value stackc sets (`{name}`)"))
                         .with_help("trace-to-logs links match a span's service name to the `compose_service` label; keep them equal"),
@@ -740,7 +787,9 @@ fn resolve_apps(
             source,
             port,
             scrape,
-            traces: app.traces.unwrap_or(true),
+            otlp,
+            otlp_metrics: metrics == raw::MetricsSetting::Otlp && otlp,
+            otlp_logs: otlp_logs && otlp,
             publish: app.publish.as_ref().map(|p| *p.get_ref()),
             env,
             secrets: secrets.into_iter().collect(),
@@ -749,6 +798,49 @@ fn resolve_apps(
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// An app's `otlp`, or its deprecated alias `traces` (a warning; both together are an error).
+fn resolve_otlp(cx: &mut Cx<'_>, app: &raw::App, name: &str) -> bool {
+    match (&app.otlp, &app.traces) {
+        (Some(otlp), Some(traces)) => {
+            cx.error(
+                Diagnostic::error(
+                    traces.span(),
+                    format!("app `{name}` sets both `otlp` and its old name `traces`"),
+                )
+                .with_related(otlp.span(), "`otlp` is set here")
+                .with_help("remove `traces`"),
+            );
+            *otlp.get_ref()
+        }
+        (Some(otlp), None) => *otlp.get_ref(),
+        (None, Some(traces)) => {
+            cx.error(
+                Diagnostic::warning(
+                    traces.span(),
+                    format!("`traces` of app `{name}` is deprecated; it is now called `otlp`"),
+                )
+                .with_help(format!(
+                    "write `otlp = {}`: it covers traces, metrics and logs",
+                    traces.get_ref()
+                )),
+            );
+            *traces.get_ref()
+        }
+        (None, None) => true,
+    }
+}
+
+/// `[logs] level_field`: JSON keys (`[A-Za-z_@][A-Za-z0-9_@-]*`) joined by `.`.
+fn is_field_path(path: &str) -> bool {
+    path.split('.').all(|key| {
+        let mut chars = key.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '@')
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '-'))
+    })
 }
 
 /// `[a-z0-9][a-z0-9_-]*`: compose's rule for project names.

@@ -31,13 +31,15 @@ fn fixture() -> Vec<(String, serde_json::Map<String, Value>)> {
     lines
 }
 
-/// The JSON keys Alloy's `stage.json` extracts (its `expressions` block).
+/// The extracted-map keys Alloy's `stage.json` fills (its `expressions` block).
 fn alloy_json_keys(alloy: &str) -> Vec<String> {
     let start = alloy.find("stage.json {").expect("a stage.json block");
     let block = &alloy[start..start + alloy[start..].find("\n\t}").unwrap()];
     block
         .lines()
-        .filter(|l| l.trim().ends_with("= \"\","))
+        .skip_while(|l| !l.contains("expressions = {"))
+        .skip(1)
+        .filter(|l| l.contains(" = ") && l.trim_end().ends_with(','))
         .map(|l| l.split('=').next().unwrap().trim().to_owned())
         .collect()
 }
@@ -78,6 +80,8 @@ fn demo_app_lines_fit_the_alloy_pipeline_the_dashboards_and_the_scraper() {
         let level = obj["level"]
             .as_str()
             .unwrap_or_else(|| panic!("no level: {line}"));
+        // Alloy normalises it; the demo app already writes the normalised names.
+        assert_eq!(stackc::levels::normalise(level), level, "{line}");
         assert!(
             levels.contains(&level),
             "level `{level}` not offered: {line}"

@@ -142,7 +142,7 @@ fn correlation_links_match_what_alloy_tempo_and_compose_emit() {
             assert_eq!(value, label::COMPOSE_SERVICE, "{case}");
         }
         let compose = yaml(&files["compose.yaml"]);
-        for app in stack.apps.iter().filter(|a| a.traces) {
+        for app in stack.apps.iter().filter(|a| a.otlp) {
             let env = &compose["services"][app.name.as_str()]["environment"];
             assert_eq!(
                 env["OTEL_SERVICE_NAME"], app.name,

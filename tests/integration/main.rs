@@ -9,6 +9,7 @@ mod examples;
 mod faults;
 mod golden;
 mod grafana;
+mod otlp;
 mod outputs;
 mod pg;
 mod privileges;

@@ -413,6 +413,35 @@ fn assert_outputs(spec: &StackSpec, files: &BTreeMap<String, String>) {
         if key == PortKey::Postgres && !spec.usage {
             continue;
         }
+        let unspecified = bind
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        let on_host =
+            key == PortKey::NodeExporter && unspecified && spec.ports.get(key.key()) != Some(&None);
+        if on_host {
+            // node-exporter shares the host's network: it listens on bind:port itself.
+            let port = spec
+                .ports
+                .get(key.key())
+                .copied()
+                .flatten()
+                .unwrap_or(key.default_port());
+            let service = &services["node-exporter"];
+            assert_eq!(service["network_mode"], "host");
+            assert!(service["ports"].is_null());
+            assert!(
+                service["command"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&serde_json::Value::from(if bind.contains(':') {
+                        format!("--web.listen-address=[{bind}]:{port}")
+                    } else {
+                        format!("--web.listen-address={bind}:{port}")
+                    })),
+                "{service}"
+            );
+            continue;
+        }
         match spec.ports.get(key.key()) {
             Some(Some(port)) => assert!(published.contains(&port.to_string()), "{key:?}"),
             None => assert!(

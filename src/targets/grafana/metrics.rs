@@ -56,6 +56,12 @@ catalog! {
         GRAPH_REQUESTS = "traces_service_graph_request_total",
         GRAPH_FAILED = "traces_service_graph_request_failed_total",
     }
+    /// Apps' OpenTelemetry HTTP server metrics (semantic conventions), pushed over OTLP
+    /// and translated by Alloy's `otelcol.exporter.prometheus`.
+    otlp_http {
+        HTTP_SERVER_DURATION_BUCKET = "http_server_request_duration_seconds_bucket",
+        HTTP_SERVER_DURATION_COUNT = "http_server_request_duration_seconds_count",
+    }
     /// Prometheus's own `/metrics`.
     prometheus {
         SAMPLES_APPENDED = "prometheus_tsdb_head_samples_appended_total",
@@ -114,10 +120,24 @@ pub mod labels {
     pub const TEMPO_EXEMPLAR_TRACE_ID: &str = "traceID";
 }
 
+/// Labels of OTLP metrics as Alloy writes them: the compose service it adds, and the
+/// semantic-convention attributes with `.` turned into `_`.
+pub mod otlp {
+    pub use super::otlp_http::*;
+    /// Set by Alloy from `service.name` (`wiring::otlp::COMPOSE_SERVICE`).
+    pub const COMPOSE_SERVICE: &str = crate::wiring::otlp::COMPOSE_SERVICE;
+    pub const HTTP_ROUTE: &str = "http_route";
+    pub const HTTP_STATUS: &str = "http_response_status_code";
+}
+
 /// The metric names Prometheus will have for this stack.
+/// Host network counters are the host's only when node-exporter shares the host's
+/// network (`compose::node_exporter_on_host`); otherwise no dashboard may use them.
 pub fn available(stack: &Stack) -> Vec<&'static str> {
+    let host_network = crate::targets::compose::node_exporter_on_host(stack);
     ALL.iter()
         .filter(|(_, source)| *source != "usage_scraper" || stack.usage.is_some())
+        .filter(|(name, _)| host_network || ![node::NET_RX, node::NET_TX].contains(name))
         .map(|(name, _)| *name)
         .collect()
 }

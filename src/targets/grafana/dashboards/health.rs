@@ -1,16 +1,18 @@
 //! *Stack health*: the stack's own components. Up or down, CPU and memory per component
 //! (cAdvisor), then each component's work: Prometheus (series, samples, span-metrics
 //! writes), Loki and Tempo (what they accept, what they refuse), Alloy (components, log
-//! entries sent and dropped), Grafana (requests) and the usage scraper (lag, events
-//! stored, errors, malformed lines).
+//! entries sent and dropped), Grafana (requests), PostgreSQL (asked through Grafana's
+//! read-only role: no exporter is scraped) and the usage scraper (lag, events stored,
+//! errors, malformed lines).
 
 use serde_json::json;
 
-use super::json::{Dashboard, PanelSpec, prom, quote, rate};
-use super::{Ctx, alternation, components};
+use super::json::{Dashboard, PanelSpec, prom, quote, rate, sql};
+use super::{Ctx, alternation, components, scraped_components};
 use crate::targets::grafana::metrics::{
     alloy, cadvisor, grafana, labels, loki, prometheus, scrape, tempo, usage_scraper,
 };
+use crate::wiring::db;
 
 pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
     let mut b = ctx.board(
@@ -18,8 +20,8 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "stack health",
         "The observability stack watching itself: is each part up, busy, or losing data?",
     );
-    let own = components(ctx.stack);
-    let jobs = quote(&alternation(&own));
+    let jobs = quote(&alternation(&scraped_components(ctx.stack)));
+    let own = quote(&alternation(&components(ctx.stack)));
     b.row("Components");
     b.panel(
         PanelSpec::new("stat", "Up", 24, 4)
@@ -36,7 +38,7 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
             .range(Some(0.0), Some(1.0)),
     );
     let containers = format!(
-        "{project}={name}, {svc}=~{jobs}",
+        "{project}={name}, {svc}=~{own}",
         project = labels::CADVISOR_PROJECT,
         name = quote(&ctx.stack.name),
         svc = labels::CADVISOR_SERVICE,
@@ -125,6 +127,34 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
     );
 
     if ctx.stack.usage.is_some() {
+        b.row("PostgreSQL (usage statistics)");
+        let stat = json!({
+            "colorMode": "value",
+            "graphMode": "none",
+            "textMode": "value_and_name",
+            "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false }
+        });
+        b.panel(
+            PanelSpec::new("stat", "Database size", 12, 4)
+                .describe("Asked of PostgreSQL itself through Grafana's read-only role: no value means Grafana cannot reach the database.")
+                .target(sql(
+                    "table",
+                    "SELECT pg_database_size(current_database()) AS size",
+                    &["size"],
+                ))
+                .unit("bytes")
+                .options(stat.clone()),
+        );
+        b.panel(
+            PanelSpec::new("stat", "Events stored", 12, 4)
+                .target(sql(
+                    "table",
+                    format!("SELECT count(*) AS events FROM {}", db::EVENTS_TABLE),
+                    &["events"],
+                ))
+                .unit("short")
+                .options(stat),
+        );
         b.row("Usage scraper");
         b.panel(
             PanelSpec::new("timeseries", "Lag behind now", 8, 8)

@@ -1,6 +1,8 @@
 //! *Host and containers*: CPU, memory, disk and network of the Docker host from
 //! node-exporter, then CPU, memory and network per container from cAdvisor, filtered to
-//! this stack's compose project by the containers' compose labels.
+//! this stack's compose project by the containers' compose labels. The host network panel
+//! exists only when node-exporter runs in the host's network namespace
+//! (`compose::node_exporter_on_host`); otherwise it would show one container's traffic.
 
 use super::Ctx;
 use super::json::{Dashboard, PanelSpec, prom, quote, rate};
@@ -64,19 +66,27 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
             .unit("percentunit")
             .range(Some(0.0), Some(1.0)),
     );
+    let host_network = crate::targets::compose::node_exporter_on_host(ctx.stack);
     b.panel(
-        PanelSpec::new("timeseries", "Disk I/O", 8, 8)
-            .target(prom(rate(node::DISK_READ, "", ""), "read"))
-            .target(prom(rate(node::DISK_WRITTEN, "", ""), "written"))
-            .unit("Bps"),
+        PanelSpec::new(
+            "timeseries",
+            "Disk I/O",
+            if host_network { 8 } else { 16 },
+            8,
+        )
+        .target(prom(rate(node::DISK_READ, "", ""), "read"))
+        .target(prom(rate(node::DISK_WRITTEN, "", ""), "written"))
+        .unit("Bps"),
     );
-    b.panel(
-        PanelSpec::new("timeseries", "Network", 8, 8)
-            .describe("Physical interfaces (not loopback or Docker bridges).")
-            .target(prom(rate(node::NET_RX, &net, ""), "received"))
-            .target(prom(rate(node::NET_TX, &net, ""), "sent"))
-            .unit("Bps"),
-    );
+    if host_network {
+        b.panel(
+            PanelSpec::new("timeseries", "Network", 8, 8)
+                .describe("Physical interfaces (not loopback or Docker bridges).")
+                .target(prom(rate(node::NET_RX, &net, ""), "received"))
+                .target(prom(rate(node::NET_TX, &net, ""), "sent"))
+                .unit("Bps"),
+        );
+    }
 
     let project = format!("{}={}", labels::CADVISOR_PROJECT, quote(&ctx.stack.name));
     let by = labels::CADVISOR_SERVICE;

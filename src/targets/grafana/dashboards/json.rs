@@ -90,10 +90,20 @@ pub struct Templating {
 pub struct Variable {
     pub name: String,
     pub label: String,
-    /// `custom` (a fixed comma-separated list) or `textbox`.
+    /// `custom` (a fixed comma-separated list), `query` (values a datasource returns
+    /// when the dashboard loads) or `textbox`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// Query variables: the datasource asked for the values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datasource: Option<DatasourceRef>,
     pub query: String,
+    /// Query variables: 1 = on dashboard load (values follow the running apps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<u8>,
+    /// Query variables: 1 = alphabetical, ascending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,7 +164,10 @@ impl Variable {
             name: name.into(),
             label: label.into(),
             kind: "custom",
+            datasource: None,
             query: values.join(","),
+            refresh: None,
+            sort: None,
             multi: Some(many),
             include_all: Some(many),
             all_value: match pick {
@@ -163,6 +176,50 @@ impl Variable {
             },
             current,
             options,
+        }
+    }
+
+    /// Values a datasource returns when the dashboard loads: `label_values(...)` for
+    /// Prometheus and Loki, a one-column `SELECT` for PostgreSQL. Nothing about the apps is
+    /// written into the dashboard, so adding an app changes no dashboard file.
+    pub fn query(
+        name: &str,
+        label: &str,
+        datasource: DatasourceRef,
+        query: impl Into<String>,
+        pick: Pick<'_>,
+    ) -> Self {
+        let query = query.into();
+        let many = pick != Pick::One;
+        let current = if many {
+            VariableOption {
+                selected: true,
+                text: "All".into(),
+                value: "$__all".into(),
+            }
+        } else {
+            VariableOption {
+                selected: true,
+                text: String::new(),
+                value: String::new(),
+            }
+        };
+        Variable {
+            name: name.into(),
+            label: label.into(),
+            kind: "query",
+            datasource: Some(datasource),
+            query,
+            refresh: Some(1),
+            sort: Some(1),
+            multi: Some(many),
+            include_all: Some(many),
+            all_value: match pick {
+                Pick::AnyMatching(regex) => Some(regex.to_owned()),
+                Pick::One | Pick::AnyOf => None,
+            },
+            current,
+            options: Vec::new(),
         }
     }
 
@@ -188,7 +245,10 @@ impl Variable {
             name: name.into(),
             label: label.into(),
             kind: "textbox",
+            datasource: None,
             query: String::new(),
+            refresh: None,
+            sort: None,
             multi: None,
             include_all: None,
             all_value: None,

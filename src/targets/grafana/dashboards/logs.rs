@@ -3,27 +3,22 @@
 
 use serde_json::json;
 
-use super::Ctx;
 use super::json::{Dashboard, PanelSpec, Pick, Variable, loki};
-use super::red::{levels, logs_options};
+use super::red::logs_options;
+use super::{Ctx, level_values};
 use crate::wiring::label;
 
 pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
     let mut b = ctx.board(
         "logs",
         "logs",
-        "Every container's stdout and stderr. Lines with a trace_id link to their trace.",
+        "Every container's stdout and stderr, and OTLP log records. Lines with a trace_id link to their trace.",
     );
-    b.variable(Variable::custom(
-        "service",
-        "Service",
-        &ctx.services,
-        Pick::AnyMatching(".*"),
-    ));
+    b.variable(ctx.logged_services(Pick::AnyMatching(".*")));
     b.variable(Variable::custom(
         "level",
         "Level",
-        &levels(),
+        &level_values(),
         Pick::AnyMatching(".*"),
     ));
     b.variable(Variable::textbox("search", "Search"));

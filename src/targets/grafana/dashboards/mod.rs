@@ -16,37 +16,72 @@ mod red;
 mod traces;
 mod usage;
 
+use crate::levels;
 use crate::model::Stack;
 use crate::targets::OutputFile;
-use crate::wiring::{label, service};
-use json::{Dashboard, quote};
+use crate::targets::grafana::metrics::{labels, spanmetrics};
+use crate::wiring::{db, label, service};
+use json::{Dashboard, Pick, Variable, quote};
 
 /// What every dashboard of a stack shares: names, tags and the selectors that keep queries
-/// to this compose project.
+/// to this compose project. No app is named here: dashboards find the apps with query
+/// variables when they load, so adding an app changes no dashboard.
 #[derive(Debug)]
 struct Ctx<'a> {
     stack: &'a Stack,
     tags: Vec<String>,
     /// `compose_project="<name>"`: the Loki stream selector of this stack.
     project: String,
-    /// The apps, sorted.
-    apps: Vec<String>,
-    /// Every compose service of the stack: the apps, then the stack's own components.
-    services: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(stack: &'a Stack) -> Self {
-        let apps: Vec<String> = stack.apps.iter().map(|a| a.name.clone()).collect();
-        let mut services = apps.clone();
-        services.extend(components(stack).iter().map(|s| (*s).to_owned()));
         Ctx {
             stack,
             tags: vec!["stackc".into(), stack.name.clone()],
             project: format!("{}={}", label::COMPOSE_PROJECT, quote(&stack.name)),
-            apps,
-            services,
         }
+    }
+
+    /// `app`: the services Tempo's span metrics know (every app that sends traces).
+    fn traced_apps(&self, pick: Pick<'_>) -> Variable {
+        Variable::query(
+            "app",
+            "App",
+            json::PROMETHEUS,
+            format!(
+                "label_values({}, {})",
+                spanmetrics::CALLS,
+                labels::SPAN_SERVICE
+            ),
+            pick,
+        )
+    }
+
+    /// `service`: every compose service of this project that Loki has log lines of.
+    fn logged_services(&self, pick: Pick<'_>) -> Variable {
+        Variable::query(
+            "service",
+            "Service",
+            json::LOKI,
+            format!(
+                "label_values({{{}}}, {})",
+                self.project,
+                label::COMPOSE_SERVICE
+            ),
+            pick,
+        )
+    }
+
+    /// `app`: the apps that have stored usage events.
+    fn usage_apps(&self, pick: Pick<'_>) -> Variable {
+        Variable::query(
+            "app",
+            "App",
+            json::POSTGRES,
+            format!("SELECT DISTINCT app FROM {} ORDER BY app", db::EVENTS_TABLE),
+            pick,
+        )
     }
 
     fn uid(&self, slug: &str) -> String {
@@ -67,10 +102,23 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The values of the `level` variables: what apps write in their JSON `level` field.
-const LEVELS: [&str; 6] = ["debug", "info", "warn", "warning", "error", "fatal"];
+/// The values of the `level` variables: the levels Alloy normalises every line to.
+fn level_values() -> Vec<String> {
+    levels::LEVELS
+        .iter()
+        .chain([&levels::UNKNOWN])
+        .map(|l| (*l).to_owned())
+        .collect()
+}
 
-/// The stack's own services that Prometheus scrapes, in display order.
+/// The stack's own services that Prometheus scrapes (each is a `job`), in display order.
+fn scraped_components(stack: &Stack) -> Vec<&'static str> {
+    let mut out = components(stack);
+    out.retain(|s| *s != service::POSTGRES);
+    out
+}
+
+/// The stack's own compose services, in display order.
 fn components(stack: &Stack) -> Vec<&'static str> {
     let mut out = vec![
         service::PROMETHEUS,

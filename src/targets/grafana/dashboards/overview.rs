@@ -4,8 +4,9 @@
 
 use serde_json::json;
 
+use super::Ctx;
 use super::json::{Dashboard, PanelSpec, loki, prom, quote, rate};
-use super::{Ctx, alternation};
+use crate::levels;
 use crate::targets::grafana::metrics::{
     labels, loki as loki_m, prometheus, scrape, spanmetrics, tempo,
 };
@@ -13,7 +14,6 @@ use crate::wiring::label;
 
 pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
     let project = &ctx.project;
-    let apps = quote(&alternation(&ctx.apps));
     let server = server_kinds();
     let mut b = ctx.board(
         "overview",
@@ -63,8 +63,7 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
                 rate(
                     spanmetrics::CALLS,
                     &format!(
-                        "{svc}=~{apps}, {kind}=~{server}, {status}=\"STATUS_CODE_ERROR\"",
-                        svc = labels::SPAN_SERVICE,
+                        "{kind}=~{server}, {status}=\"STATUS_CODE_ERROR\"",
                         kind = labels::SPAN_KIND,
                         status = labels::STATUS_CODE,
                         server = quote(server),
@@ -77,12 +76,13 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
     );
     b.panel(
         PanelSpec::new("timeseries", "Error log lines by service", 12, 8)
-            .describe("Log lines whose JSON `level` is error (or worse), per compose service.")
+            .describe("Log lines whose normalised `level` is error or fatal, per compose service.")
             .target(loki(
                 format!(
-                    "sum by ({svc}) (count_over_time({{{project}, {level}=~\"error|fatal|critical|panic\"}} [$__auto]))",
+                    "sum by ({svc}) (count_over_time({{{project}, {level}=~\"{errors}\"}} [$__auto]))",
                     svc = label::COMPOSE_SERVICE,
                     level = label::LEVEL,
+                    errors = levels::ERRORS.join("|"),
                 ),
                 &format!("{{{{{}}}}}", label::COMPOSE_SERVICE),
             ))

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::json::{Dashboard, PanelSpec, Pick, Variable, loki, prom, prom_exemplars, quote, rate};
 use super::overview::server_kinds;
-use super::{Ctx, LEVELS};
-use crate::targets::grafana::metrics::{labels, spanmetrics};
+use super::{Ctx, level_values};
+use crate::targets::grafana::metrics::{labels, otlp, spanmetrics};
 use crate::wiring::label;
 
 pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
@@ -16,11 +16,11 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "service RED",
         "Rate, errors and duration of one app's requests (Tempo span metrics), then its logs.",
     );
-    b.variable(Variable::custom("app", "App", &ctx.apps, Pick::One));
+    b.variable(ctx.traced_apps(Pick::One));
     b.variable(Variable::custom(
         "level",
         "Level",
-        &levels(),
+        &level_values(),
         Pick::AnyMatching(".*"),
     ));
 
@@ -75,6 +75,51 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
     }
     b.panel(latency);
 
+    let http = format!("{}=\"$app\"", otlp::COMPOSE_SERVICE);
+    let server_errors = format!("{http}, {}=~\"5..\"", otlp::HTTP_STATUS);
+    b.row("HTTP server, OpenTelemetry metrics ($app)");
+    b.panel(
+        PanelSpec::new("timeseries", "Requests by route", 8, 8)
+            .describe("From the app's own `http.server.request.duration` histogram (apps with `metrics = \"otlp\"`, or any app exporting OpenTelemetry semantic-convention metrics).")
+            .target(prom(
+                rate(otlp::HTTP_SERVER_DURATION_COUNT, &http, otlp::HTTP_ROUTE),
+                "{{http_route}}",
+            ))
+            .unit("reqps"),
+    );
+    b.panel(
+        PanelSpec::new("timeseries", "5xx ratio", 8, 8)
+            .describe("Share of responses with a 5xx status code.")
+            .target(prom(
+                format!(
+                    "{} / {}",
+                    rate(otlp::HTTP_SERVER_DURATION_COUNT, &server_errors, ""),
+                    rate(otlp::HTTP_SERVER_DURATION_COUNT, &http, "")
+                ),
+                "5xx",
+            ))
+            .unit("percentunit")
+            .range(Some(0.0), None),
+    );
+    b.panel(
+        PanelSpec::new("timeseries", "Duration p50 / p99", 8, 8)
+            .unit("s")
+            .target(prom(
+                format!(
+                    "histogram_quantile(0.5, sum by (le) (rate({}{{{http}}}[$__rate_interval])))",
+                    otlp::HTTP_SERVER_DURATION_BUCKET
+                ),
+                "p50",
+            ))
+            .target(prom(
+                format!(
+                    "histogram_quantile(0.99, sum by (le) (rate({}{{{http}}}[$__rate_interval])))",
+                    otlp::HTTP_SERVER_DURATION_BUCKET
+                ),
+                "p99",
+            )),
+    );
+
     let stream = format!(
         "{project}, {svc}=\"$app\", {level}=~\"$level\"",
         project = ctx.project,
@@ -101,10 +146,6 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
             .options(logs_options()),
     );
     b.finish()
-}
-
-pub(super) fn levels() -> Vec<String> {
-    LEVELS.iter().map(|l| (*l).to_owned()).collect()
 }
 
 /// Options of a logs panel: newest first, details (and so derived trace links) on.

@@ -14,12 +14,7 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "traces",
         "How the services call each other, and the traces worth opening.",
     );
-    b.variable(Variable::custom(
-        "app",
-        "App",
-        &ctx.apps,
-        Pick::AnyMatching(".*"),
-    ));
+    b.variable(ctx.traced_apps(Pick::AnyMatching(".*")));
     let durations: Vec<String> = ["100ms", "250ms", "500ms", "1s", "2s", "5s"]
         .iter()
         .map(|d| (*d).to_owned())

@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::json::{Dashboard, PanelSpec, Pick, Variable, sql};
+use super::json::{Dashboard, PanelSpec, Pick, sql};
 use crate::wiring::{datasource, db};
 
 pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
@@ -18,7 +18,7 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "usage statistics",
         "Product-usage events (`\"usage\": true` log lines) stored by the usage scraper.",
     );
-    b.variable(Variable::custom("app", "App", &ctx.apps, Pick::AnyOf));
+    b.variable(ctx.usage_apps(Pick::AnyOf));
     let t = db::EVENTS_TABLE;
     let filter = "$__timeFilter(ts) AND app IN ($app)";
 
