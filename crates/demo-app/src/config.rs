@@ -14,6 +14,17 @@ pub const DEFAULT_SERVICE_NAME: &str = "demo-app";
 pub const DEFAULT_PORT: u16 = 8080;
 /// Default `DEMO_ROUTES`.
 pub const DEFAULT_ROUTES: &str = "/roll,/work";
+/// Default `OTEL_METRIC_EXPORT_INTERVAL` (the OpenTelemetry specification's).
+pub const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
+/// Largest `OTEL_METRIC_EXPORT_INTERVAL` accepted, one day in milliseconds.
+const MAX_METRIC_EXPORT_INTERVAL_MS: u64 = 86_400_000;
+/// The protocol variables, general first; `http/protobuf` is the only value built in.
+const PROTOCOL_VARS: [&str; 4] = [
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+];
 
 /// What the app does, resolved from the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,8 +54,16 @@ pub struct Config {
     pub max_sides: u32,
     /// `DEMO_DOWNSTREAM`: URLs that `/work` calls in turn, propagating the trace (none).
     pub downstream: Vec<String>,
-    /// `OTEL_TRACES_EXPORTER` (`otlp` or `none`) and `OTEL_SDK_DISABLED`.
+    /// `OTEL_TRACES_EXPORTER` (`otlp`, the default, or `none`) and `OTEL_SDK_DISABLED`.
     pub export_traces: bool,
+    /// `OTEL_METRICS_EXPORTER` (`otlp`, or `none`, the default: `/metrics` is always served
+    /// for scraping) and `OTEL_SDK_DISABLED`.
+    pub export_metrics: bool,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`: time between two OTLP metric exports (60 s).
+    pub metric_export_interval: Duration,
+    /// `OTEL_LOGS_EXPORTER` (`otlp`, or `none`, the default: the JSON lines on stdout are
+    /// always written) and `OTEL_SDK_DISABLED`.
+    pub export_logs: bool,
 }
 
 /// A variable that is set to a value the app cannot use.
@@ -131,31 +150,45 @@ impl Config {
             }
         })?;
 
-        let mut export_traces = parse(&var, "OTEL_TRACES_EXPORTER", true, |v| {
-            match v.to_ascii_lowercase().as_str() {
-                "otlp" => Ok(true),
-                "none" => Ok(false),
-                _ => Err(format!("expected `otlp` or `none`, got `{v}`")),
-            }
+        let export_traces = parse(&var, "OTEL_TRACES_EXPORTER", true, exporter)?;
+        let export_metrics = parse(&var, "OTEL_METRICS_EXPORTER", false, |v| {
+            exporter(v).map_err(|e| {
+                if v.eq_ignore_ascii_case("prometheus") {
+                    format!("{e} (`/metrics` is always served for scraping)")
+                } else {
+                    e
+                }
+            })
         })?;
-        if parse(&var, "OTEL_SDK_DISABLED", false, |v| {
+        let metric_export_interval = parse(
+            &var,
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            DEFAULT_METRIC_EXPORT_INTERVAL,
+            |v| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_METRIC_EXPORT_INTERVAL_MS).contains(n))
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        format!(
+                            "expected whole milliseconds from 1 to {MAX_METRIC_EXPORT_INTERVAL_MS}, got `{v}`"
+                        )
+                    })
+            },
+        )?;
+        let export_logs = parse(&var, "OTEL_LOGS_EXPORTER", false, exporter)?;
+        let sdk_disabled = parse(&var, "OTEL_SDK_DISABLED", false, |v| {
             v.parse::<bool>()
                 .map_err(|_| format!("expected `true` or `false`, got `{v}`"))
-        })? {
-            export_traces = false;
-        }
-        for proto_var in [
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        ] {
-            if let Some(p) = var(proto_var)
-                && p != "http/protobuf"
-            {
-                return Err(ConfigError {
-                    var: static_name(proto_var),
-                    message: format!("only `http/protobuf` is supported, got `{p}`"),
-                });
-            }
+        })?;
+        for name in PROTOCOL_VARS {
+            parse(&var, name, (), |p| {
+                if p == "http/protobuf" {
+                    Ok(())
+                } else {
+                    Err(format!("only `http/protobuf` is supported, got `{p}`"))
+                }
+            })?;
         }
 
         Ok(Config {
@@ -171,17 +204,20 @@ impl Config {
             users,
             max_sides,
             downstream,
-            export_traces,
+            export_traces: export_traces && !sdk_disabled,
+            export_metrics: export_metrics && !sdk_disabled,
+            metric_export_interval,
+            export_logs: export_logs && !sdk_disabled,
         })
     }
 }
 
-/// `name` as a `'static` str for the two protocol variables.
-fn static_name(name: &str) -> &'static str {
-    if name == "OTEL_EXPORTER_OTLP_PROTOCOL" {
-        "OTEL_EXPORTER_OTLP_PROTOCOL"
-    } else {
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+/// An `OTEL_*_EXPORTER` value: whether to export the signal over OTLP.
+fn exporter(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "otlp" => Ok(true),
+        "none" => Ok(false),
+        _ => Err(format!("expected `otlp` or `none`, got `{v}`")),
     }
 }
 
@@ -250,6 +286,9 @@ mod tests {
         assert_eq!(c.max_sides, 100);
         assert!(c.downstream.is_empty());
         assert!(c.export_traces);
+        assert!(!c.export_metrics, "`/metrics` is the default metrics path");
+        assert!(!c.export_logs, "stdout is the default logs path");
+        assert_eq!(c.metric_export_interval, Duration::from_secs(60));
     }
 
     #[test]
@@ -267,7 +306,12 @@ mod tests {
                 "http://stage2:8080/work,http://stage3:8080/work",
             ),
             ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "250"),
+            ("OTEL_LOGS_EXPORTER", "OTLP"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", ""),
         ])
         .unwrap();
         assert_eq!(c.port, 9000);
@@ -279,6 +323,15 @@ mod tests {
         assert_eq!(c.latency, Duration::from_millis(5));
         assert_eq!(c.downstream.len(), 2);
         assert!(!c.export_traces);
+        assert!(c.export_metrics);
+        assert_eq!(c.metric_export_interval, Duration::from_millis(250));
+        assert!(c.export_logs);
+        let none = config(&[
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ])
+        .unwrap();
+        assert!(!none.export_metrics && !none.export_logs);
     }
 
     #[test]
@@ -322,6 +375,15 @@ mod tests {
             ("OTEL_SDK_DISABLED", "yes"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_METRICS_EXPORTER", "otlp,console"),
+            ("OTEL_LOGS_EXPORTER", "console"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "5s"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1.5"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "86400001"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json"),
         ];
         for (k, v) in cases {
             let err = config(&[(k, v)]).expect_err(k);
@@ -331,11 +393,46 @@ mod tests {
     }
 
     #[test]
-    fn sdk_disabled_turns_export_off() {
+    fn messages_for_the_signal_variables() {
+        let message = |k: &str, v: &str| config(&[(k, v)]).unwrap_err().to_string();
+        assert_eq!(
+            message("OTEL_LOGS_EXPORTER", "console"),
+            "invalid `OTEL_LOGS_EXPORTER`: expected `otlp` or `none`, got `console`"
+        );
+        assert_eq!(
+            message("OTEL_METRICS_EXPORTER", "prometheus"),
+            "invalid `OTEL_METRICS_EXPORTER`: expected `otlp` or `none`, got `prometheus` \
+             (`/metrics` is always served for scraping)"
+        );
+        assert_eq!(
+            message("OTEL_METRIC_EXPORT_INTERVAL", "5s"),
+            "invalid `OTEL_METRIC_EXPORT_INTERVAL`: expected whole milliseconds from 1 to \
+             86400000, got `5s`"
+        );
+        assert_eq!(
+            message("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "grpc"),
+            "invalid `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`: only `http/protobuf` is supported, \
+             got `grpc`"
+        );
+    }
+
+    #[test]
+    fn sdk_disabled_turns_every_export_off() {
+        let c = config(&[
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_LOGS_EXPORTER", "otlp"),
+        ])
+        .unwrap();
+        assert!(!c.export_traces && !c.export_metrics && !c.export_logs);
         assert!(
-            !config(&[("OTEL_SDK_DISABLED", "true")])
-                .unwrap()
-                .export_traces
+            config(&[
+                ("OTEL_SDK_DISABLED", "false"),
+                ("OTEL_LOGS_EXPORTER", "otlp")
+            ])
+            .unwrap()
+            .export_logs
         );
     }
 }

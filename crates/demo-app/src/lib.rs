@@ -5,9 +5,12 @@
 //! - [`config`]: the environment variables, read once.
 //! - [`http`]: the routes (`/roll`, `/work`, `/healthz`, `/metrics`) and the per-request
 //!   server span, log line and metrics.
-//! - [`metrics`]: Prometheus metrics, OpenMetrics with `trace_id` exemplars or classic text.
+//! - [`metrics`]: the request and usage metrics, observed once and published both as
+//!   Prometheus metrics (OpenMetrics with `trace_id` exemplars, or classic text) and as
+//!   OpenTelemetry instruments (`http.server.request.duration`, `demo.usage.events`).
 //! - [`logging`]: flat JSON log lines with `trace_id`/`span_id`.
-//! - [`telemetry`]: the OTLP/HTTP trace exporter and the `tracing` subscriber.
+//! - [`telemetry`]: the OTLP/HTTP exporters (traces always unless turned off; metrics and
+//!   logs on request), the `tracing` subscriber, and the flush at shutdown.
 //! - [`load`]: the built-in load loop over loopback HTTP.
 //! - [`health`]: the `healthcheck` probe.
 
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use opentelemetry::metrics::Meter;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -33,14 +37,16 @@ pub use config::Config;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves on `listener` (and runs the load loop) until `shutdown` turns true, then lets
-/// in-flight requests finish for at most [`SHUTDOWN_GRACE`].
+/// in-flight requests finish for at most [`SHUTDOWN_GRACE`]. The OpenTelemetry metric
+/// instruments come from `meter` ([`telemetry::Telemetry::meter`]).
 pub async fn serve(
     config: Config,
+    meter: &Meter,
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
-    let app = Arc::new(http::App::new(config)?);
+    let app = Arc::new(http::App::new(config, meter)?);
     let config = &app.config;
     tracing::info!(
         addr = %addr,

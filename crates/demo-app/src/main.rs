@@ -12,7 +12,8 @@ use tokio::sync::watch;
 const USAGE: &str = "usage: demo-app [healthcheck]
 
 Without arguments: serve /roll, /work, /healthz and /metrics on $PORT (8080), with
-JSON logs on stdout, OTLP traces and a built-in load loop; every setting is an
+JSON logs on stdout, OTLP traces (OTLP metrics and logs when OTEL_METRICS_EXPORTER /
+OTEL_LOGS_EXPORTER is otlp) and a built-in load loop; every setting is an
 environment variable (see crates/demo-app/README.md).
 healthcheck: GET /healthz on $PORT; exit 0 when it answers 200, else 1.";
 
@@ -67,6 +68,7 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let meter = telemetry.meter();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -92,9 +94,9 @@ fn serve(config: Config) -> ExitCode {
             tracing::info!(signal, "shutting down");
             let _ = tx.send(true);
         });
-        demo_app::serve(config, listener, rx).await
+        demo_app::serve(config, &meter, listener, rx).await
     });
-    // The batch span processor's HTTP client is blocking: flush it outside the runtime.
+    // The exporters' HTTP clients are blocking: flush them outside the runtime.
     drop(runtime);
     let flushed = telemetry.shutdown();
     let code = if result.is_ok() {
@@ -106,8 +108,12 @@ fn serve(config: Config) -> ExitCode {
         tracing::error!(error = format!("{e:#}"), "demo-app failed");
     }
     if let Err(e) = flushed {
-        tracing::warn!(error = format!("{e:#}"), "spans not flushed");
+        tracing::warn!(error = format!("{e:#}"), "telemetry not flushed");
     }
     tracing::info!("stopped");
+    // Last, so that the lines above are exported too.
+    if let Err(e) = telemetry.shutdown_logs() {
+        eprintln!("demo-app: {e:#}");
+    }
     code
 }

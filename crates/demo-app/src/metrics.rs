@@ -1,4 +1,10 @@
-//! The Prometheus metrics and their two renderings.
+//! The request and usage metrics: observed once, published two ways.
+//!
+//! [`Metrics::observe_request`] and [`Metrics::observe_usage`] are the only way in, and each
+//! feeds both the Prometheus registry and the OpenTelemetry instruments, so `/metrics` and the
+//! OTLP export count the same requests.
+//!
+//! Prometheus, always served on `/metrics`:
 //!
 //! | metric | type | labels |
 //! | --- | --- | --- |
@@ -11,7 +17,17 @@
 //! A scraper that asks for `application/openmetrics-text` (Prometheus does) gets OpenMetrics
 //! 1.0 with exemplars; anything else gets the classic text format 0.0.4, which has no
 //! exemplars and which `promtool check metrics` reads.
+//!
+//! OpenTelemetry, exported over OTLP when `OTEL_METRICS_EXPORTER=otlp` (otherwise the meter
+//! is a no-op), named and shaped by the HTTP semantic conventions:
+//!
+//! | instrument | kind | unit | attributes |
+//! | --- | --- | --- | --- |
+//! | `http.server.request.duration` | histogram, [`SEMCONV_DURATION_BUCKETS`] | `s` | `http.request.method`, `url.scheme`, `http.route` (when a route matched), `http.response.status_code`, `error.type` (5xx) |
+//! | `demo.usage.events` | counter | `{event}` | `event` |
 
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, Meter};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
@@ -25,7 +41,18 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// `Content-Type` of the classic rendering.
 pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-/// Latency buckets in seconds, from 5 ms to 10 s.
+/// Name of the OpenTelemetry request-duration histogram.
+pub const HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+/// Name of the OpenTelemetry usage-event counter.
+pub const DEMO_USAGE_EVENTS: &str = "demo.usage.events";
+
+/// The explicit bucket boundaries the HTTP semantic conventions recommend for
+/// `http.server.request.duration`, in seconds.
+pub const SEMCONV_DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Latency buckets of the Prometheus histogram in seconds, from 5 ms to 10 s.
 pub const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -85,11 +112,14 @@ pub struct Metrics {
     errors: Family<RouteLabels, Counter>,
     duration: Family<RouteLabels, HistogramWithExemplars<TraceExemplar>, Buckets>,
     usage: Family<EventLabels, Counter>,
+    otel_duration: Histogram<f64>,
+    otel_usage: opentelemetry::metrics::Counter<u64>,
 }
 
 impl Metrics {
-    /// Registers every metric; `service` labels `demo_app_info`.
-    pub fn new(service: &str) -> Self {
+    /// Registers every metric; `service` labels `demo_app_info`. The OpenTelemetry
+    /// instruments come from `meter` (a no-op one when metrics are not exported).
+    pub fn new(service: &str, meter: &Meter) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -124,24 +154,42 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             }),
         );
+        let otel_duration = meter
+            .f64_histogram(HTTP_SERVER_REQUEST_DURATION)
+            .with_description("Duration of HTTP server requests.")
+            .with_unit("s")
+            .with_boundaries(SEMCONV_DURATION_BUCKETS.to_vec())
+            .build();
+        let otel_usage = meter
+            .u64_counter(DEMO_USAGE_EVENTS)
+            .with_description("Product-usage events logged with \"usage\": true, by event.")
+            .with_unit("{event}")
+            .build();
         Metrics {
             registry,
             requests,
             errors,
             duration,
             usage,
+            otel_duration,
+            otel_usage,
         }
     }
 
-    /// Counts one finished request; `trace_id` (of a sampled span) becomes the exemplar.
+    /// Counts one finished request in both the Prometheus metrics and the OpenTelemetry
+    /// histogram. `route` is the matched route template (`None`: no route matched, the
+    /// Prometheus label `unmatched`); `trace_id` (of a sampled span) becomes the exemplar.
     pub fn observe_request(
         &self,
-        route: &str,
+        route: Option<&str>,
         method: &str,
         status: u16,
         seconds: f64,
         trace_id: Option<String>,
     ) {
+        self.otel_duration
+            .record(seconds, &request_attributes(route, method, status));
+        let route = route.unwrap_or(crate::http::UNMATCHED);
         let labels = RouteLabels {
             route: route.to_owned(),
             method: method.to_owned(),
@@ -164,8 +212,10 @@ impl Metrics {
         );
     }
 
-    /// Counts one usage event.
+    /// Counts one usage event, in both the Prometheus and the OpenTelemetry counter.
     pub fn observe_usage(&self, event: &str) {
+        self.otel_usage
+            .add(1, &[KeyValue::new("event", event.to_owned())]);
         self.usage
             .get_or_create(&EventLabels {
                 event: event.to_owned(),
@@ -195,6 +245,45 @@ impl Metrics {
         } else {
             (TEXT_CONTENT_TYPE, self.render_text())
         }
+    }
+}
+
+/// The attributes of one `http.server.request.duration` measurement, as the HTTP semantic
+/// conventions define them: `http.request.method` (a method outside the standard set becomes
+/// `_OTHER`), `url.scheme` (required; always `http` here), `http.route` only when a route
+/// matched, `http.response.status_code` as an int, and `error.type` (the status code as a
+/// string) on a 5xx, the statuses that mark a server span as an error.
+pub fn request_attributes(route: Option<&str>, method: &str, status: u16) -> Vec<KeyValue> {
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", semconv_method(method)),
+        KeyValue::new("url.scheme", "http"),
+    ];
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    attributes.push(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
+    if status >= 500 {
+        attributes.push(KeyValue::new("error.type", status.to_string()));
+    }
+    attributes
+}
+
+/// `http.request.method`: one of the methods the conventions know, else `_OTHER`.
+fn semconv_method(method: &str) -> &'static str {
+    match method {
+        "CONNECT" => "CONNECT",
+        "DELETE" => "DELETE",
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "TRACE" => "TRACE",
+        _ => "_OTHER",
     }
 }
 
@@ -228,9 +317,14 @@ mod tests {
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
     fn sample() -> Metrics {
-        let m = Metrics::new("dice-roller");
-        m.observe_request("/roll", "GET", 200, 0.012, Some(TRACE.to_owned()));
-        m.observe_request("/roll", "GET", 500, 0.3, None);
+        let meter = opentelemetry::metrics::MeterProvider::meter(
+            &opentelemetry::metrics::noop::NoopMeterProvider::new(),
+            "test",
+        );
+        let m = Metrics::new("dice-roller", &meter);
+        m.observe_request(Some("/roll"), "GET", 200, 0.012, Some(TRACE.to_owned()));
+        m.observe_request(Some("/roll"), "GET", 500, 0.3, None);
+        m.observe_request(None, "GET", 404, 0.001, None);
         m.observe_usage("dice_roll");
         m
     }
@@ -279,6 +373,53 @@ mod tests {
         assert!(body.contains("http_request_errors_total{route=\"/roll\",method=\"GET\"} 1\n"));
         assert!(body.contains("demo_usage_events_total{event=\"dice_roll\"} 1\n"));
         assert!(body.contains("demo_app_info{service=\"dice-roller\",version=\""));
+        assert!(body.contains(
+            "http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1\n"
+        ));
+    }
+
+    fn pairs(attributes: &[KeyValue]) -> Vec<(&str, String)> {
+        attributes
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_str().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn semconv_request_attributes() {
+        let ok = request_attributes(Some("/roll"), "GET", 200);
+        assert_eq!(
+            pairs(&ok),
+            [
+                ("http.request.method", "GET".to_owned()),
+                ("url.scheme", "http".to_owned()),
+                ("http.route", "/roll".to_owned()),
+                ("http.response.status_code", "200".to_owned()),
+            ]
+        );
+        assert!(
+            matches!(ok[3].value, opentelemetry::Value::I64(200)),
+            "the status code is an int"
+        );
+        let failed = request_attributes(Some("/work"), "GET", 502);
+        let error_type = failed.iter().find(|kv| kv.key.as_str() == "error.type");
+        assert_eq!(
+            error_type.map(|kv| kv.value.as_str().into_owned()),
+            Some("502".to_owned())
+        );
+        let client_error = request_attributes(Some("/roll"), "GET", 400);
+        assert!(
+            client_error
+                .iter()
+                .all(|kv| kv.key.as_str() != "error.type")
+        );
+        let unmatched = request_attributes(None, "BREW", 404);
+        assert!(unmatched.iter().all(|kv| kv.key.as_str() != "http.route"));
+        assert_eq!(
+            unmatched[0].value.as_str(),
+            "_OTHER",
+            "unknown methods are `_OTHER`"
+        );
     }
 
     #[test]

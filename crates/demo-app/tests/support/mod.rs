@@ -1,8 +1,10 @@
 //! Shared harness of the integration tests: the real `demo-app` binary as a subprocess on an
 //! ephemeral loopback port, its stdout collected line by line, SIGTERM to stop it, and
-//! bounded polling.
+//! bounded polling; [`otlp`] is a local OTLP/HTTP receiver.
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod otlp;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
