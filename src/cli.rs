@@ -1,6 +1,7 @@
 //! The command line: argument definitions (clap derive) and one function per command.
 //! Messages go to stderr, lowercase, names in backticks; only `schema`, `diff` and
-//! `graph` write to stdout. Exit codes: 0 ok, 1 invalid input or drift, 2 usage or I/O.
+//! `graph` write to stdout. Exit codes: 0 ok, 1 invalid input or drift (or, for a review,
+//! a risk at `--fail-on`), 2 usage or I/O.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,9 @@ use anyhow::{Context, bail};
 
 use crate::emit;
 use crate::model::Stack;
+use crate::review::{self, Severity, Side};
 use crate::targets::{self, OutputFile};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diagnostic::{self, SourceFile};
 use crate::validate;
@@ -51,14 +53,41 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Print a unified diff between what `build` would write and the output directory
+    /// Print a unified diff of what `build` would write against DIR, or review a stack
+    /// change (--base REV, or OLD NEW)
+    ///
+    /// `stackc diff [STACK] [-o DIR]` prints a unified diff between what `build` would write
+    /// and the output directory, and exits 1 on drift.
+    ///
+    /// Review mode: `stackc diff --base REV [STACK]` compares the stack file at a git
+    /// revision with the working file, and `stackc diff OLD NEW` two files. It reports what
+    /// changes in the running stack (services, images, published ports, scrape intervals,
+    /// retention, usage settings, secrets), grouped by app and component, and first the
+    /// risks, each with a severity and why. A stack file absent at REV is an empty stack:
+    /// everything is new. Exits 0 whether or not anything changes, 1 when a stack is invalid
+    /// or a risk reaches --fail-on, 2 on a usage, I/O or git error.
     Diff {
-        /// The stack file
+        /// The stack file; with NEW, the old stack file
         #[arg(default_value = "stack.toml")]
         stack: PathBuf,
+        /// Review mode: the new stack file, compared with STACK
+        #[arg(value_name = "NEW", group = "review")]
+        new: Option<PathBuf>,
+        /// Review mode: compare with STACK as it is at this git revision (e.g. origin/main)
+        #[arg(long, value_name = "REV", group = "review")]
+        base: Option<String>,
         /// Output directory [default: generated/ next to the stack file]
-        #[arg(short, long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR", conflicts_with = "review")]
         out: Option<PathBuf>,
+        /// Review mode: text (coloured on a terminal), markdown (a pull-request comment) or json
+        #[arg(long, value_enum, value_name = "FORMAT", requires = "review")]
+        format: Option<Format>,
+        /// Review mode: also list the generated files that differ, with lines added and removed
+        #[arg(long, requires = "review")]
+        stat: bool,
+        /// Review mode: exit 1 when a risk is this severe or worse (a CI gate)
+        #[arg(long, value_enum, value_name = "SEVERITY", requires = "review")]
+        fail_on: Option<Severity>,
     },
     /// Print the JSON Schema of stack.toml
     Schema,
@@ -68,6 +97,17 @@ pub enum Command {
         #[arg(default_value = "stack.toml")]
         stack: PathBuf,
     },
+}
+
+/// How `diff` prints a review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people at a terminal; coloured when stdout is one (unless `NO_COLOR` is set)
+    Text,
+    /// A pull-request comment, starting with the `<!-- stackc-diff -->` marker
+    Markdown,
+    /// For tools; the shape is schema/diff-report.schema.json
+    Json,
 }
 
 /// Exit code 1: the input is invalid, or the generated tree drifted.
@@ -86,7 +126,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { stack, out, check } => build(&stack, out.as_deref(), check),
-        Command::Diff { stack, out } => diff(&stack, out.as_deref()),
+        Command::Diff {
+            stack,
+            new,
+            base,
+            out,
+            format,
+            stat,
+            fail_on,
+        } => {
+            let options = ReviewOptions {
+                format: format.unwrap_or(Format::Text),
+                stat,
+                fail_on,
+            };
+            match (new, base) {
+                (Some(new), _) => review_files(&stack, &new, &options),
+                (None, Some(rev)) => review_base(&rev, &stack, &options),
+                (None, None) => diff(&stack, out.as_deref()),
+            }
+        }
         Command::Graph { stack } => {
             let Some(stack) = valid(&stack)? else {
                 return Ok(ExitCode::from(INVALID));
@@ -123,23 +182,51 @@ fn out_dir(stack: &Path, out: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Renders the whole tree (with its manifest) for a stack file and output directory.
-fn render(stack_path: &Path, stack: &Stack, out: &Path) -> anyhow::Result<Vec<OutputFile>> {
+/// What the targets need to render a stack file into an output directory.
+fn render_options(stack_path: &Path, out: &Path) -> anyhow::Result<targets::Options> {
     let stack_dir = match stack_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let options = targets::Options {
+    Ok(targets::Options {
         stack_dir: emit::relative_path(out, &stack_dir)?,
-    };
+    })
+}
+
+/// Renders the whole tree (with its manifest) for a stack file and output directory.
+fn render(stack_path: &Path, stack: &Stack, out: &Path) -> anyhow::Result<Vec<OutputFile>> {
+    let options = render_options(stack_path, out)?;
     Ok(emit::with_manifest(targets::render(stack, &options)?))
 }
 
-fn build(path: &Path, out: Option<&Path>, check: bool) -> anyhow::Result<ExitCode> {
+/// A path as a shell word, quoted when it needs to be.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// `stackc <sub> STACK [-o DIR]`, with the paths the user gave.
+fn command_line(sub: &str, path: &Path, out: Option<&Path>) -> String {
+    let mut command = format!("stackc {sub} {}", shell_word(path));
+    if let Some(out) = out {
+        command.push_str(&format!(" -o {}", shell_word(out)));
+    }
+    command
+}
+
+fn build(path: &Path, out_arg: Option<&Path>, check: bool) -> anyhow::Result<ExitCode> {
     let Some(stack) = valid(path)? else {
         return Ok(ExitCode::from(INVALID));
     };
-    let out = out_dir(path, out);
+    let out = out_dir(path, out_arg);
     let files = render(path, &stack, &out)?;
     if check {
         let drift = emit::compare(&out, &files)?;
@@ -152,12 +239,32 @@ fn build(path: &Path, out: Option<&Path>, check: bool) -> anyhow::Result<ExitCod
             ("new", &drift.new),
             ("changed", &drift.changed),
             ("stale", &drift.stale),
+            ("foreign", &drift.foreign),
         ] {
             for file in list {
                 eprintln!("  {kind:<8} {file}");
             }
         }
-        eprintln!("run `stackc build` to regenerate");
+        let build = command_line("build", path, out_arg);
+        if !drift.foreign.is_empty() {
+            eprintln!(
+                "{}",
+                emit::foreign_message(&out, &drift.foreign, &format!("run `{build}`"))
+            );
+        } else {
+            eprintln!(
+                "to fix: run `{build}`, then commit `{}` with `{}`",
+                out.display(),
+                path.display()
+            );
+            if !drift.changed.is_empty() {
+                eprintln!(
+                    "build replaces the changed files: `{}` shows what it replaces; a lasting change belongs in `{}`",
+                    command_line("diff", path, out_arg),
+                    path.display()
+                );
+            }
+        }
         return Ok(ExitCode::from(INVALID));
     }
     let written = emit::write(&out, &files)?;
@@ -192,6 +299,114 @@ fn diff(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
         .lock()
         .write_all(emit::diff(&out, &files, &drift)?.as_bytes())?;
     Ok(ExitCode::from(INVALID))
+}
+
+/// How a review is printed, and when it fails.
+struct ReviewOptions {
+    format: Format,
+    stat: bool,
+    fail_on: Option<Severity>,
+}
+
+/// `stackc diff OLD NEW`.
+fn review_files(old: &Path, new: &Path, options: &ReviewOptions) -> anyhow::Result<ExitCode> {
+    let old = read_source(old)?;
+    let name = old.name.clone();
+    review(Some(old), name, new, options)
+}
+
+/// `stackc diff --base REV [STACK]`: the stack file at REV against the working file.
+fn review_base(rev: &str, stack: &Path, options: &ReviewOptions) -> anyhow::Result<ExitCode> {
+    if !stack.is_file() {
+        bail!("cannot read `{}`: no such file", stack.display());
+    }
+    let at = review::git::read_at(rev, stack)?;
+    let old = at.text.map(|text| SourceFile {
+        name: at.name.clone(),
+        text,
+    });
+    review(old, at.name, stack, options)
+}
+
+/// Validates a side of a review: the stack, or `None` after printing its diagnostics.
+fn review_side(source: &SourceFile, warnings: bool) -> Option<Stack> {
+    let checked = validate::check(source);
+    if checked.has_errors() || (warnings && !checked.diagnostics.is_empty()) {
+        eprint!("{}", source.render(&checked.diagnostics));
+    }
+    if checked.has_errors() {
+        eprintln!(
+            "`{}`: {}; cannot compare",
+            source.name,
+            diagnostic::summary(&checked.diagnostics)
+        );
+    }
+    checked.stack
+}
+
+/// Compares `old` (absent: an empty stack) with the stack file `new` and prints the report.
+fn review(
+    old: Option<SourceFile>,
+    old_name: String,
+    new: &Path,
+    options: &ReviewOptions,
+) -> anyhow::Result<ExitCode> {
+    let new_source = read_source(new)?;
+    // Outer `None`: no old stack (everything is new); inner `None`: it is invalid.
+    let old_stack = old.as_ref().map(|source| review_side(source, false));
+    let new_stack = review_side(&new_source, true);
+    let (Some(new_stack), false) = (new_stack, matches!(old_stack, Some(None))) else {
+        return Ok(ExitCode::from(INVALID));
+    };
+    let old_stack = old_stack.flatten();
+    let render = render_options(new, &out_dir(new, None))?;
+    let report = review::review(
+        old_stack.as_ref(),
+        &new_stack,
+        &render,
+        (
+            Side {
+                source: old_name,
+                present: old.is_some(),
+            },
+            Side {
+                source: new_source.name.clone(),
+                present: true,
+            },
+        ),
+    )?;
+    let text = match options.format {
+        Format::Text => review::render::text(
+            &report,
+            options.stat,
+            review::render::Paint { on: colour() },
+        ),
+        Format::Markdown => review::render::markdown(&report, options.stat),
+        Format::Json => review::render::json(&report)?,
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    if let Some(gate) = options.fail_on {
+        let failing = report.risks.iter().filter(|r| r.severity >= gate).count();
+        if failing > 0 {
+            eprintln!(
+                "{failing} risk{} at `{gate}` or worse (--fail-on {gate})",
+                if failing == 1 { " is" } else { "s are" }
+            );
+            return Ok(ExitCode::from(INVALID));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Colour for the text report: on a terminal, unless `NO_COLOR` is set (no-color.org);
+/// `CLICOLOR_FORCE` turns it on anywhere.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    set("CLICOLOR_FORCE") || std::io::stdout().is_terminal()
 }
 
 /// The starter file `init` writes: the demo example, every default written out.

@@ -62,30 +62,41 @@ fn is_safe_relative(path: &str) -> bool {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Drift {
     pub new: Vec<String>,
+    /// Written by stackc (in the manifest), and different now.
     pub changed: Vec<String>,
     pub stale: Vec<String>,
+    /// In the way and not written by stackc (not in the manifest): a build refuses to
+    /// overwrite them.
+    pub foreign: Vec<String>,
 }
 
 impl Drift {
     pub fn is_empty(&self) -> bool {
-        self.new.is_empty() && self.changed.is_empty() && self.stale.is_empty()
+        self.new.is_empty()
+            && self.changed.is_empty()
+            && self.stale.is_empty()
+            && self.foreign.is_empty()
     }
 }
 
 /// Compares a rendered tree (with its manifest) with the output directory.
 pub fn compare(out: &Path, files: &[OutputFile]) -> anyhow::Result<Drift> {
     let mut drift = Drift::default();
+    let previous = previous(out)?;
     for file in files {
         let path = out.join(&file.path);
         match fs::read(&path) {
             Ok(bytes) if bytes == file.contents.as_bytes() => {}
-            Ok(_) => drift.changed.push(file.path.clone()),
+            Ok(_) if file.path == MANIFEST || previous.contains(&file.path) => {
+                drift.changed.push(file.path.clone());
+            }
+            Ok(_) => drift.foreign.push(file.path.clone()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => drift.new.push(file.path.clone()),
             Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
         }
     }
     let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    for old in previous(out)? {
+    for old in previous {
         if !wanted.contains(old.as_str()) && out.join(&old).exists() {
             drift.stale.push(old);
         }
@@ -120,7 +131,7 @@ pub fn diff(out: &Path, files: &[OutputFile], drift: &Drift) -> anyhow::Result<S
     for file in files {
         if drift.new.contains(&file.path) {
             section("", &file.contents, "/dev/null", &format!("b/{}", file.path));
-        } else if drift.changed.contains(&file.path) {
+        } else if drift.changed.contains(&file.path) || drift.foreign.contains(&file.path) {
             let old = read(&file.path)?;
             section(
                 &old,
@@ -137,6 +148,28 @@ pub fn diff(out: &Path, files: &[OutputFile], drift: &Drift) -> anyhow::Result<S
     Ok(text)
 }
 
+/// Why a build refuses to write, and what to do: every foreign file in the way, listed,
+/// then "move or delete them, then `next`".
+pub fn foreign_message(out: &Path, foreign: &[String], next: &str) -> String {
+    let (count, pronoun) = match foreign.len() {
+        1 => ("1 file".to_owned(), "it"),
+        n => (format!("{n} files"), "them"),
+    };
+    let mut text = format!(
+        "{count} in `{}` {} not written by stackc (not in its `{MANIFEST}`), and build never overwrites such a file:\n",
+        out.display(),
+        if foreign.len() == 1 { "was" } else { "were" },
+    );
+    for path in foreign {
+        text.push_str(&format!("  {}\n", out.join(path).display()));
+    }
+    text.push_str(&format!(
+        "move {pronoun} out of `{}` or delete {pronoun}, then {next}",
+        out.display()
+    ));
+    text
+}
+
 /// What a write did.
 #[derive(Debug, Default)]
 pub struct Written {
@@ -149,16 +182,11 @@ pub fn write(out: &Path, files: &[OutputFile]) -> anyhow::Result<Written> {
     if drift.is_empty() {
         return Ok(Written { drift });
     }
-    let previous = previous(out)?;
-    // Refuse to overwrite a file stackc did not write.
-    for path in &drift.changed {
-        if !previous.contains(path) && path != MANIFEST {
-            bail!(
-                "`{}` exists and was not written by stackc; move it away, or delete it, and build again",
-                out.join(path).display()
-            );
-        }
+    // Refuse to overwrite a file stackc did not write, naming every one at once.
+    if !drift.foreign.is_empty() {
+        bail!("{}", foreign_message(out, &drift.foreign, "build again"));
     }
+    let previous = previous(out)?;
     // Swapping the trees ends with removing the previous one: find out now, while nothing
     // has moved, whether that can be done.
     if out.exists() {

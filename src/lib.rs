@@ -10,8 +10,10 @@
 //!    strict templates of `templates`.
 //! 5. `emit`: write all files or none, check drift, print diffs.
 //!
-//! `cli` maps commands onto these steps; `graph` draws a stack as Mermaid; `wiring`
-//! holds the names the generated files must agree on.
+//! `cli` maps commands onto these steps; `graph` draws a stack as Mermaid; `review`
+//! compares two stacks for a pull request (`stackc diff --base REV`): what changes in the
+//! running stack, and what is risky; `wiring` holds the names the generated files must
+//! agree on.
 pub mod cli;
 pub mod diagnostic;
 pub mod duration;
@@ -21,6 +23,7 @@ pub mod levels;
 pub mod load;
 pub mod model;
 pub mod raw;
+pub mod review;
 pub mod schema;
 pub mod targets;
 pub mod templates;

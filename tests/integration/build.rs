@@ -47,9 +47,21 @@ fn check_reports_new_changed_and_stale_files() {
     let stderr = String::from_utf8_lossy(&drift.stderr);
     assert!(stderr.contains("changed  loki/loki.yaml"), "{stderr}");
     assert!(
-        stderr.contains("run `stackc build` to regenerate"),
+        stderr.contains(
+            "to fix: run `stackc build stack.toml`, then commit `generated` with `stack.toml`"
+        ),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(
+            "build replaces the changed files: `stackc diff stack.toml` shows what it replaces"
+        ),
+        "{stderr}"
+    );
+    // What it says to run works: build, then the check passes.
+    assert!(stackc(&["build", "stack.toml"], dir).status.success());
+    assert_eq!(stackc(&["build", "--check"], dir).status.code(), Some(0));
+    std::fs::write(dir.join("generated/loki/loki.yaml"), "edited\n").unwrap();
 
     let diff = stackc(&["diff"], dir);
     assert_eq!(diff.status.code(), Some(1));
@@ -111,6 +123,50 @@ fn a_foreign_file_in_the_way_is_never_overwritten() {
         "# hand-written\n"
     );
     assert_eq!(tree(&dir.join("generated")).len(), 1);
+}
+
+/// Every foreign file in the way is named in one run, by `build` and by `build --check`,
+/// and doing what the message says makes the build go through.
+// See: https://example.invalid/stackc/issues/17
+#[test]
+fn every_foreign_file_in_the_way_is_listed_at_once() {
+    let tmp = setup("minimal");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("generated/loki")).unwrap();
+    std::fs::write(dir.join("generated/compose.yaml"), "# hand-written\n").unwrap();
+    std::fs::write(dir.join("generated/loki/loki.yaml"), "# mine\n").unwrap();
+    std::fs::write(dir.join("generated/NOTES.md"), "not in the way\n").unwrap();
+    for args in [&["build"][..], &["build", "--check"][..]] {
+        let out = stackc(args, dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(if args.len() == 1 { 2 } else { 1 }),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("2 files in `generated` were not written by stackc"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("  generated/compose.yaml\n"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("  generated/loki/loki.yaml\n"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("NOTES.md"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("run `stackc build` to regenerate"));
+    }
+    std::fs::remove_file(dir.join("generated/compose.yaml")).unwrap();
+    std::fs::remove_file(dir.join("generated/loki/loki.yaml")).unwrap();
+    assert!(stackc(&["build"], dir).status.success());
+    assert_eq!(stackc(&["build", "--check"], dir).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("generated/NOTES.md")).unwrap(),
+        "not in the way\n"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The one integration-test binary (see CONTRIBUTING.md): CLI cases run by trycmd, the
 //! schema and examples, golden trees, the generated files read back and checked by real
-//! tools, build semantics, and property tests of the checker.
+//! tools, build semantics, property tests of the checker, and the review of a stack
+//! change (`stackc diff --base`).
 
 mod build;
 mod cli;
@@ -14,6 +15,7 @@ mod outputs;
 mod pg;
 mod privileges;
 mod properties;
+mod review;
 mod secrets;
 mod smoke;
 mod support;
