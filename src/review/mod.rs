@@ -106,9 +106,12 @@ pub struct Service {
     pub volumes: Vec<&'static str>,
     /// Variables compose requires from `.env` for this service.
     pub secrets: BTreeSet<String>,
-    /// An app's Prometheus scrape; `None` for an app with `metrics = false` and for the
+    /// An app's Prometheus scrape; `None` for an app that is not scraped, and for the
     /// stack's components (always scraped at the global interval).
     pub scrape: Option<Scrape>,
+    /// How often an app with `metrics = "otlp"` pushes its metrics: its environment's
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), else the OpenTelemetry default, 60s.
+    pub otlp_export: Option<Duration>,
     /// Prometheus, Loki and Tempo: how long data is kept.
     pub retention: Option<Duration>,
     /// Everything else a reviewer reads as a change, in display order.
@@ -150,6 +153,20 @@ pub fn is_loopback(address: &str) -> bool {
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback())
 }
+
+impl Service {
+    /// How often a sample of the app's own metrics reaches Prometheus, and what sets it.
+    pub fn sample_interval(&self) -> Option<(Duration, &'static str)> {
+        match (&self.scrape, self.otlp_export) {
+            (Some(scrape), _) => Some((scrape.effective, "scrape interval")),
+            (None, Some(export)) => Some((export, "metric export interval")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The OpenTelemetry specification's default `OTEL_METRIC_EXPORT_INTERVAL`.
+pub const OTLP_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// An app's scrape job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,7 +264,14 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 facts.volumes = vec!["tempo-data"];
                 facts.retention = Some(stack.traces.retention);
             }
-            service::ALLOY => facts.volumes = vec!["alloy-data"],
+            service::ALLOY => {
+                facts.volumes = vec!["alloy-data"];
+                if let Some(field) = &stack.logs.level_field {
+                    facts
+                        .settings
+                        .push(("log level field".into(), field.clone()));
+                }
+            }
             service::GRAFANA => {
                 facts.volumes = vec!["grafana-data"];
                 facts.secrets.insert(secret::GRAFANA_ADMIN_PASSWORD.into());
@@ -284,11 +308,24 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
         }
         services.insert(Scope::component(name), facts);
     }
+    // node-exporter on the host's network listens on `bind:port` itself.
+    let host_network = targets::compose::node_exporter_on_host(stack);
+    if let (true, Some(facts)) = (
+        host_network,
+        services.get_mut(&Scope::component(service::NODE_EXPORTER)),
+    ) {
+        facts.settings.push(("network".into(), "host".into()));
+    }
     for key in PortKey::ALL {
         let Some(host_port) = stack.ports.get(key) else {
             continue;
         };
         let name = port_service(key);
+        let container_port = if host_network && key == PortKey::NodeExporter {
+            host_port
+        } else {
+            key.container_port()
+        };
         if let Some(facts) = services.get_mut(&Scope::component(name)) {
             facts.published.push(Published {
                 item: if key.key() == name {
@@ -298,7 +335,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 },
                 host_ip: stack.bind.clone(),
                 host_port,
-                container_port: key.container_port(),
+                container_port,
             });
         }
     }
@@ -318,12 +355,18 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
             timeout: s.timeout,
             effective: s.interval.unwrap_or(stack.metrics.scrape_interval),
         });
+        let otlp_export = app.otlp_metrics.then(|| {
+            app.env
+                .get("OTEL_METRIC_EXPORT_INTERVAL")
+                .and_then(|ms| ms.trim().parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
+                .map_or(OTLP_METRIC_EXPORT_INTERVAL, Duration::from_millis)
+        });
         settings.push((
             "metrics".into(),
-            match &scrape {
-                None => "off".to_owned(),
-                Some(s) => {
-                    let mut text = s.path.clone();
+            match (&scrape, otlp_export) {
+                (Some(s), _) => {
+                    let mut text = format!("scraped at {}", s.path);
                     if let Some(interval) = s.interval {
                         text.push_str(&format!(", every {interval}"));
                     }
@@ -332,12 +375,15 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                     }
                     text
                 }
+                (None, Some(every)) => format!("pushed over OTLP, every {every}"),
+                (None, None) => "off".to_owned(),
             },
         ));
         settings.push((
-            "OTLP traces".into(),
-            if app.traces { "on" } else { "off" }.into(),
+            "logs".into(),
+            if app.otlp_logs { "OTLP" } else { "stdout" }.into(),
         ));
+        settings.push(("OTLP".into(), if app.otlp { "on" } else { "off" }.into()));
         for (key, value) in &app.env {
             settings.push((format!("env {key}"), quoted(value)));
         }
@@ -359,6 +405,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 volumes: Vec::new(),
                 secrets: app.secrets.iter().cloned().collect(),
                 scrape,
+                otlp_export,
                 retention: None,
                 settings,
             },

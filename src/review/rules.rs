@@ -64,7 +64,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "scrape-interval-above-rate-window",
         severity: "medium",
-        when: "an app is scraped less often than every half of the dashboards' shortest rate window",
+        when: "an app's metrics arrive (scraped, or pushed over OTLP) less often than every half of the dashboards' shortest rate window",
     },
     Rule {
         id: "port-published",
@@ -503,35 +503,46 @@ fn scrape_intervals(old: Option<&Facts>, new: &Facts, out: &mut Vec<Finding>) {
         return;
     };
     for (scope, after) in &new.services {
-        let Some(scrape) = &after.scrape else {
+        let Some((interval, what)) = after.sample_interval() else {
             continue;
         };
-        if fits(scrape.effective, Some(window)) {
+        if fits(interval, Some(window)) {
             continue;
         }
         let fitted_before = old
             .and_then(|o| o.services.get(scope).map(|s| (s, o.rate_window)))
-            .and_then(|(s, w)| s.scrape.as_ref().map(|sc| fits(sc.effective, w)))
+            .and_then(|(s, w)| s.sample_interval().map(|(i, _)| fits(i, w)))
             .unwrap_or(true);
         if !fitted_before {
             continue;
         }
         let half = Duration::from_millis(window.as_millis() / 2);
+        let (verb, fix) = if what == "scrape interval" {
+            (
+                "scraped",
+                format!("scrape it every {half} or less, or raise `[metrics].scrape_interval`"),
+            )
+        } else {
+            (
+                "pushed",
+                format!(
+                    "set `OTEL_METRIC_EXPORT_INTERVAL` in its `env` to {} (milliseconds) or less, \
+                     or raise `[metrics].scrape_interval`",
+                    half.as_millis()
+                ),
+            )
+        };
         out.push(finding(
             "scrape-interval-above-rate-window",
             Severity::Medium,
             scope,
-            "scrape interval",
-            format!(
-                "scraped every {}; the dashboards' shortest rate window is {window}",
-                scrape.effective
-            ),
+            what,
+            format!("{verb} every {interval}; the dashboards' shortest rate window is {window}"),
             format!(
                 "rate() needs two samples inside its window, and the dashboards' windows \
                  (Grafana's `$__rate_interval`: at least 4 × the Prometheus datasource's scrape \
-                 interval) can be as short as {window}: queries of this app's metrics over them \
-                 come back empty at short time ranges; scrape it every {half} or less, or raise \
-                 `[metrics].scrape_interval`"
+                 interval) can be as short as {window}: this app's rates come back empty at \
+                 short time ranges; {fix}"
             ),
         ));
     }

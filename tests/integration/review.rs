@@ -284,6 +284,27 @@ fn cases() -> Vec<Case> {
             &["medium scrape-interval-above-rate-window app api: scrape interval"],
         ),
         case(
+            "an app's metrics pushed over OTLP at the SDK's default 60s",
+            &format!("{BASE}{SCRAPED}"),
+            &format!(
+                "{BASE}{}",
+                SCRAPED.replace("port = 8080", "port = 8080\nmetrics = \"otlp\"")
+            ),
+            &["medium scrape-interval-above-rate-window app api: metric export interval"],
+        ),
+        case(
+            "an app's metrics pushed over OTLP every 15s",
+            &format!("{BASE}{SCRAPED}"),
+            &format!(
+                "{BASE}{}",
+                SCRAPED.replace(
+                    "port = 8080",
+                    "port = 8080\nmetrics = \"otlp\"\nenv = { OTEL_METRIC_EXPORT_INTERVAL = \"15000\" }"
+                )
+            ),
+            &[],
+        ),
+        case(
             "the global interval raised moves the window with it",
             &format!("{BASE}{SCRAPED}"),
             &format!("[metrics]\nscrape_interval = \"1m\"\n{BASE}{SCRAPED}"),
@@ -371,10 +392,10 @@ fn changes_are_grouped_and_defaults_count() {
         text,
         [
             r#"component loki Changed [retention: Some("31d") -> Some("7d")]"#,
-            r#"app api Removed [image: Some("ghcr.io/acme/api:1.0.0") -> None; port: Some("8080") -> None; metrics: Some("/metrics") -> None; OTLP traces: Some("on") -> None]"#,
+            r#"app api Removed [image: Some("ghcr.io/acme/api:1.0.0") -> None; port: Some("8080") -> None; metrics: Some("scraped at /metrics") -> None; logs: Some("stdout") -> None; OTLP: Some("on") -> None]"#,
         ]
     );
-    assert_eq!(report.summary.changes, 5);
+    assert_eq!(report.summary.changes, 6);
     assert!(
         report.files.iter().any(|f| f.path == "loki/loki.yaml"
             && f.status == review::Status::Changed
@@ -462,21 +483,33 @@ fn facts_match_the_compose_file() {
                 facts.image,
                 "{at}: image"
             );
-            let ports: Vec<String> = service["ports"]
-                .as_sequence()
-                .map(|list| {
-                    list.iter()
-                        .map(|p| {
-                            format!(
-                                "{}:{}:{}",
-                                p["host_ip"].as_str().unwrap(),
-                                p["published"].as_str().unwrap(),
-                                p["target"].as_u64().unwrap()
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            // On the host's network, node-exporter listens on `bind:port` itself.
+            let listen = service["command"].as_sequence().and_then(|args| {
+                args.iter()
+                    .filter_map(|a| a.as_str()?.strip_prefix("--web.listen-address="))
+                    .next()
+            });
+            let ports: Vec<String> = match (service["network_mode"].as_str(), listen) {
+                (Some("host"), Some(address)) => {
+                    let port = address.rsplit(':').next().unwrap();
+                    vec![format!("{address}:{port}")]
+                }
+                _ => service["ports"]
+                    .as_sequence()
+                    .map(|list| {
+                        list.iter()
+                            .map(|p| {
+                                format!(
+                                    "{}:{}:{}",
+                                    p["host_ip"].as_str().unwrap(),
+                                    p["published"].as_str().unwrap(),
+                                    p["target"].as_u64().unwrap()
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
             let published: Vec<String> = facts.published.iter().map(|p| p.to_string()).collect();
             assert_eq!(ports, published, "{at}: ports");
             let secrets: BTreeSet<String> = service["environment"]
