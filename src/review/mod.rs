@@ -110,7 +110,8 @@ pub struct Service {
     /// stack's components (always scraped at the global interval).
     pub scrape: Option<Scrape>,
     /// How often an app with `metrics = "otlp"` pushes its metrics: its environment's
-    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), else the OpenTelemetry default, 60s.
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), else the one stackc injects (the
+    /// stack's scrape interval, `compose::otlp_metric_export_interval`).
     pub otlp_export: Option<Duration>,
     /// Prometheus, Loki and Tempo: how long data is kept.
     pub retention: Option<Duration>,
@@ -164,9 +165,6 @@ impl Service {
         }
     }
 }
-
-/// The OpenTelemetry specification's default `OTEL_METRIC_EXPORT_INTERVAL`.
-pub const OTLP_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// An app's scrape job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -360,7 +358,10 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 .get("OTEL_METRIC_EXPORT_INTERVAL")
                 .and_then(|ms| ms.trim().parse::<u64>().ok())
                 .filter(|ms| *ms > 0)
-                .map_or(OTLP_METRIC_EXPORT_INTERVAL, Duration::from_millis)
+                .map_or_else(
+                    || crate::targets::compose::otlp_metric_export_interval(stack),
+                    Duration::from_millis,
+                )
         });
         settings.push((
             "metrics".into(),

@@ -456,12 +456,12 @@ pub fn render(
 
 /// The OpenTelemetry SDK variables of an app with `otlp` on: its service name (equal to
 /// its compose service, which links traces to logs), Alloy's OTLP/HTTP endpoint, and which
-/// signals the SDK exports. Traces always; metrics only with `metrics = "otlp"` and logs
-/// only with `logs = "otlp"`, so that an SDK which exports every signal by default (the
+/// signals the SDK exports (and, for OTLP metrics, how often). Traces always; metrics only
+/// with `metrics = "otlp"` and logs only with `logs = "otlp"`, so that an SDK which exports every signal by default (the
 /// Java agent, .NET, Node) does not count what Prometheus scrapes or Docker collects twice.
 pub fn otel_environment(stack: &Stack, app: &crate::model::App) -> BTreeMap<String, String> {
     let exporter = |on: bool| if on { "otlp" } else { "none" }.to_owned();
-    BTreeMap::from([
+    let mut env = BTreeMap::from([
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
             format!("http://{}:{}", service::ALLOY, port::OTLP_HTTP),
@@ -481,7 +481,22 @@ pub fn otel_environment(stack: &Stack, app: &crate::model::App) -> BTreeMap<Stri
             exporter(app.otlp_metrics),
         ),
         ("OTEL_LOGS_EXPORTER".to_owned(), exporter(app.otlp_logs)),
-    ])
+    ]);
+    if app.otlp_metrics {
+        env.insert(
+            "OTEL_METRIC_EXPORT_INTERVAL".to_owned(),
+            otlp_metric_export_interval(stack).as_millis().to_string(),
+        );
+    }
+    env
+}
+
+/// How often an app with `metrics = "otlp"` pushes: the stack's scrape interval, so its
+/// series are as dense as a scraped app's and the dashboards' `$__rate_interval` windows
+/// (4 scrape intervals) hold enough samples. The SDK default, 60s, would leave a 60s
+/// window with a single sample and the rate panels empty. An `env` value of the app wins.
+pub fn otlp_metric_export_interval(stack: &Stack) -> crate::duration::Duration {
+    stack.metrics.scrape_interval
 }
 
 /// `.env.example`: every variable the stack reads from `.env`, empty.

@@ -600,6 +600,9 @@ otlp = false
     assert_eq!(env("scraped")["OTEL_TRACES_EXPORTER"], "otlp");
     assert_eq!(env("pushed")["OTEL_METRICS_EXPORTER"], "otlp");
     assert_eq!(env("pushed")["OTEL_LOGS_EXPORTER"], "otlp");
+    // Pushed as often as Prometheus scrapes (15s), so rate windows hold enough samples.
+    assert_eq!(env("pushed")["OTEL_METRIC_EXPORT_INTERVAL"], "15000");
+    assert!(env("scraped")["OTEL_METRIC_EXPORT_INTERVAL"].is_null());
     assert_eq!(env("pushed")["OTEL_SERVICE_NAME"], "pushed");
     assert_eq!(
         env("pushed")["OTEL_EXPORTER_OTLP_ENDPOINT"],

@@ -284,23 +284,23 @@ fn cases() -> Vec<Case> {
             &["medium scrape-interval-above-rate-window app api: scrape interval"],
         ),
         case(
-            "an app's metrics pushed over OTLP at the SDK's default 60s",
-            &format!("{BASE}{SCRAPED}"),
-            &format!(
-                "{BASE}{}",
-                SCRAPED.replace("port = 8080", "port = 8080\nmetrics = \"otlp\"")
-            ),
-            &["medium scrape-interval-above-rate-window app api: metric export interval"],
-        ),
-        case(
-            "an app's metrics pushed over OTLP every 15s",
+            "an app's metrics pushed over OTLP every 60s (its env overrides stackc's)",
             &format!("{BASE}{SCRAPED}"),
             &format!(
                 "{BASE}{}",
                 SCRAPED.replace(
                     "port = 8080",
-                    "port = 8080\nmetrics = \"otlp\"\nenv = { OTEL_METRIC_EXPORT_INTERVAL = \"15000\" }"
+                    "port = 8080\nmetrics = \"otlp\"\nenv = { OTEL_METRIC_EXPORT_INTERVAL = \"60000\" }"
                 )
+            ),
+            &["medium scrape-interval-above-rate-window app api: metric export interval"],
+        ),
+        case(
+            "an app's metrics pushed over OTLP as often as Prometheus scrapes (stackc's default)",
+            &format!("{BASE}{SCRAPED}"),
+            &format!(
+                "{BASE}{}",
+                SCRAPED.replace("port = 8080", "port = 8080\nmetrics = \"otlp\"")
             ),
             &[],
         ),
