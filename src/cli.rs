@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::emit;
+use crate::images::{self, Obtain};
 use crate::model::Stack;
 use crate::review::{self, Severity, Side};
 use crate::targets::{self, OutputFile};
@@ -18,10 +19,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::diagnostic::{self, SourceFile};
 use crate::validate;
 
+/// `--version`: the crate version, and the git revision (and commit date) it was built
+/// from, as `build.rs` found them: `0.1.0 (0123abcde 2026-12-04)`, or `(unknown)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("STACKC_BUILD_REV"),
+    ")"
+);
+
 /// Compile one stack.toml into a correlated observability stack: Alloy, Prometheus, Loki,
 /// Tempo, Grafana, PostgreSQL with a usage scraper, and the compose file that runs them.
 #[derive(Debug, Parser)]
-#[command(name = "stackc", version, about, propagate_version = true)]
+#[command(name = "stackc", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -281,7 +291,41 @@ fn build(path: &Path, out_arg: Option<&Path>, check: bool) -> anyhow::Result<Exi
             drift.stale.len()
         );
     }
+    eprint!("{}", local_images_note(&stack, &out));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The images of the stack that no registry serves, each with how to get it; empty when
+/// compose can pull every image.
+fn local_images_note(stack: &Stack, out: &Path) -> String {
+    let list = images::local_images(stack);
+    if list.is_empty() {
+        return String::new();
+    }
+    let compose = out.join("compose.yaml");
+    let build =
+        |service: &str| format!("`docker compose -f {} build {service}`", compose.display());
+    let mut note = String::from("images no registry serves:\n");
+    for image in &list {
+        let service = &image.service;
+        let line = match &image.how {
+            Obtain::BuildScraper { image, version } => format!(
+                "`{service}`: `{image}`, usage-scraper {version} from crates.io; build it with {}",
+                build(service)
+            ),
+            Obtain::BuildApp { context } => format!(
+                "`{service}`: built from `{context}`; build it with {}",
+                build(service)
+            ),
+            Obtain::Never { image } => format!(
+                "`{service}`: `{image}` with `pull_policy = \"never\"`; build or load the image `{image}` yourself"
+            ),
+        };
+        note.push_str("  ");
+        note.push_str(&line);
+        note.push('\n');
+    }
+    note
 }
 
 fn diff(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {

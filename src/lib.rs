@@ -13,12 +13,14 @@
 //! `cli` maps commands onto these steps; `graph` draws a stack as Mermaid; `review`
 //! compares two stacks for a pull request (`stackc diff --base REV`): what changes in the
 //! running stack, and what is risky; `wiring` holds the names the generated files must
-//! agree on.
+//! agree on; `images` names stackc's own images (the registry they are published to) and
+//! lists the images a stack must build.
 pub mod cli;
 pub mod diagnostic;
 pub mod duration;
 pub mod emit;
 pub mod graph;
+pub mod images;
 pub mod levels;
 pub mod load;
 pub mod model;

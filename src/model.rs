@@ -71,6 +71,12 @@ pub struct Usage {
     pub poll_interval: Duration,
     pub lookback: Duration,
     pub database: String,
+    /// The scraper's image reference: `[usage] image`, else stackc's published image at
+    /// `[versions] usage_scraper`; when built, the local name the build is tagged with.
+    pub image: String,
+    /// `[usage] build = true`: the `usage-scraper` crate version the generated Dockerfile
+    /// installs. `None`: compose pulls `image`.
+    pub build: Option<String>,
 }
 
 /// The stack's own services that can publish a host port.
@@ -165,6 +171,8 @@ pub struct Versions {
     pub postgres: String,
     pub node_exporter: String,
     pub cadvisor: String,
+    /// Tag (and, when built, crate version) of stackc's usage scraper.
+    pub usage_scraper: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

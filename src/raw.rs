@@ -96,6 +96,16 @@ pub struct UsageSection {
     /// PostgreSQL database name: `[a-z_][a-z0-9_]*`, at most 63 characters.
     #[schemars(with = "Option<String>", regex(pattern = r"^[a-z_][a-z0-9_]*$"))]
     pub database: Option<Spanned<String>>,
+    /// The scraper's whole image reference, e.g. "registry.example.com/usage-scraper:0.1.0".
+    /// Default: stackc's published image, "ghcr.io/stackc-dev/stackc-usage-scraper", tagged
+    /// `[versions] usage_scraper`. Not together with `build = true`.
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// `true` builds the scraper instead of pulling it: `build` writes
+    /// `usage-scraper/Dockerfile`, which installs the `usage-scraper` crate at `[versions]
+    /// usage_scraper` from crates.io, and `docker compose build` needs nothing else.
+    #[schemars(with = "Option<bool>")]
+    pub build: Option<Spanned<bool>>,
 }
 
 /// One host port: a number, or `false` for "not published".
@@ -225,6 +235,9 @@ versions_section! {
     node_exporter,
     /// Tag of `ghcr.io/google/cadvisor`.
     cadvisor,
+    /// Tag of stackc's usage-scraper image; default: this stackc's own version. With
+    /// `[usage] build = true`, the crate version (e.g. "0.1.0") the Dockerfile installs.
+    usage_scraper,
 }
 
 /// One application container.

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::duration::Duration;
 use crate::emit;
+use crate::images;
 use crate::model::{AppSource, PortKey, Stack};
 use crate::targets::grafana::dashboards::{self, json::Dashboard};
 use crate::targets::{self, OutputFile};
@@ -185,8 +186,9 @@ pub struct Board {
 }
 
 /// The image repositories of the stack's own components (the tag is `[versions]`), as
-/// `compose.yaml` runs them. `tests/integration/review.rs` checks these facts against the
-/// rendered compose file.
+/// `compose.yaml` runs them; the usage scraper's whole reference is `[usage]`'s resolved
+/// image instead. `tests/integration/review.rs` checks these facts against the rendered
+/// compose file.
 const COMPONENTS: [(&str, &str); 9] = [
     (service::ALLOY, "grafana/alloy"),
     (service::PROMETHEUS, "prom/prometheus"),
@@ -194,7 +196,7 @@ const COMPONENTS: [(&str, &str); 9] = [
     (service::TEMPO, "grafana/tempo"),
     (service::GRAFANA, "grafana/grafana"),
     (service::POSTGRES, "postgres"),
-    (service::USAGE_SCRAPER, "stackc/usage-scraper"),
+    (service::USAGE_SCRAPER, images::USAGE_SCRAPER),
     (service::NODE_EXPORTER, "prom/node-exporter"),
     (service::CADVISOR, "ghcr.io/google/cadvisor"),
 ];
@@ -231,7 +233,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
             service::TEMPO => v.tempo.clone(),
             service::GRAFANA => v.grafana.clone(),
             service::POSTGRES => v.postgres.clone(),
-            service::USAGE_SCRAPER => env!("CARGO_PKG_VERSION").to_owned(),
+            service::USAGE_SCRAPER => v.usage_scraper.clone(),
             service::NODE_EXPORTER => v.node_exporter.clone(),
             _ => v.cadvisor.clone(),
         };
@@ -296,10 +298,17 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
             service::USAGE_SCRAPER => {
                 facts.secrets.insert(secret::SCRAPER_DB_PASSWORD.into());
                 if let Some(usage) = usage {
+                    facts.image = Some(usage.image.clone());
                     facts.settings = vec![
                         ("poll interval".into(), usage.poll_interval.to_string()),
                         ("lookback".into(), usage.lookback.to_string()),
                     ];
+                    if let Some(version) = &usage.build {
+                        facts.settings.push((
+                            "built from".into(),
+                            format!("usage-scraper {version} from crates.io"),
+                        ));
+                    }
                 }
             }
             _ => {}

@@ -76,6 +76,9 @@ struct NodeExporterHost {
 struct UsageContext {
     /// `postgres-data:<data dir>`; the data dir moved in PostgreSQL 18's image.
     postgres_volume: &'static str,
+    /// `[usage] build = true`: the scraper is built from `usage-scraper/Dockerfile`
+    /// (`pull_policy: build`) instead of pulled.
+    build: bool,
 }
 
 #[derive(Serialize)]
@@ -282,7 +285,7 @@ pub fn render(
         None => Service::default(),
     };
     let usage_scraper = Service {
-        image: format!("stackc/usage-scraper:{}", env!("CARGO_PKG_VERSION")),
+        image: usage.map(|u| u.image.clone()).unwrap_or_default(),
         depends_on: vec![loki_ready(), healthy(service::POSTGRES)],
         environment: BTreeMap::from([(
             secret::SCRAPER_DB_PASSWORD.to_owned(),
@@ -436,12 +439,13 @@ pub fn render(
             ),
         }),
         services,
-        usage: usage.map(|_| UsageContext {
+        usage: usage.map(|usage| UsageContext {
             postgres_volume: if at_least(&v.postgres, (18, 0, 0)) {
                 "postgres-data:/var/lib/postgresql"
             } else {
                 "postgres-data:/var/lib/postgresql/data"
             },
+            build: usage.build.is_some(),
         }),
         apps,
         volumes,

@@ -1,9 +1,12 @@
 //! `usage-scraper/scraper.toml`: the settings file of the usage-scraper crate, its only
 //! contract with stackc. The LogQL selection is derived from the labels Alloy writes.
+//! With `[usage] build = true`, also `usage-scraper/Dockerfile`, which builds the scraper
+//! from its published crate (a version, never a copy of the source).
 
 use serde::Serialize;
 
 use super::{Options, OutputFile};
+use crate::images;
 use crate::model::Stack;
 use crate::templates::{Templates, go_quote};
 use crate::wiring::{db, label, port, secret, service};
@@ -25,6 +28,16 @@ struct Context {
     cursor_name: String,
     app_label: &'static str,
     listen: String,
+}
+
+/// Load-bearing: used by `templates/usage-scraper/Dockerfile.j2`.
+#[derive(Serialize)]
+struct DockerfileContext {
+    /// The `usage-scraper` crate version `cargo install` fetches from crates.io.
+    version: String,
+    rust_image: &'static str,
+    runtime_image: &'static str,
+    port: u16,
 }
 
 /// The LogQL the scraper runs: this compose project's streams (the label Alloy sets on
@@ -62,9 +75,22 @@ pub fn render(
         app_label: label::COMPOSE_SERVICE,
         listen: format!("0.0.0.0:{}", port::USAGE_SCRAPER),
     };
-    Ok(vec![templates.file(
+    let mut files = vec![templates.file(
         "usage-scraper/scraper.toml",
         "usage-scraper/scraper.toml.j2",
         &context,
-    )?])
+    )?];
+    if let Some(version) = &usage.build {
+        files.push(templates.file(
+            "usage-scraper/Dockerfile",
+            "usage-scraper/Dockerfile.j2",
+            DockerfileContext {
+                version: version.clone(),
+                rust_image: images::RUST_IMAGE,
+                runtime_image: images::RUNTIME_IMAGE,
+                port: port::USAGE_SCRAPER,
+            },
+        )?);
+    }
+    Ok(files)
 }

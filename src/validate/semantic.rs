@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::duration::Duration;
+use crate::images;
 use crate::load::SpanMap;
 use crate::model::{
     App, AppSource, Logs, Metrics, PortKey, Ports, Scrape, Stack, Traces, Usage, Versions,
@@ -281,14 +282,19 @@ pub(crate) fn resolve(
         }
         None => defaults::DATABASE.to_owned(),
     };
-    let usage = usage_raw.enabled.unwrap_or(true).then_some(Usage {
-        poll_interval,
-        lookback,
-        database,
-    });
 
     // [versions]
     let versions = resolve_versions(&mut cx, raw.versions.as_ref());
+
+    let enabled = usage_raw.enabled.unwrap_or(true);
+    let scraper = resolve_scraper_image(&mut cx, usage_raw, raw.versions.as_ref(), &versions);
+    let usage = enabled.then_some(Usage {
+        poll_interval,
+        lookback,
+        database,
+        image: scraper.0,
+        build: scraper.1,
+    });
 
     // [ports] and the apps' `publish`: host ports must not collide.
     let ports = resolve_ports(&mut cx, raw, usage.is_some());
@@ -366,6 +372,95 @@ fn resolve_versions(cx: &mut Cx<'_>, raw: Option<&raw::VersionsSection>) -> Vers
             "node_exporter",
         ),
         cadvisor: tag(raw.cadvisor.as_ref(), defaults::CADVISOR, "cadvisor"),
+        usage_scraper: tag(raw.usage_scraper.as_ref(), images::VERSION, "usage_scraper"),
+    }
+}
+
+/// The scraper's image reference and, with `[usage] build = true`, the crate version its
+/// Dockerfile installs. Settings that cannot take effect are warned about.
+fn resolve_scraper_image(
+    cx: &mut Cx<'_>,
+    usage: &raw::UsageSection,
+    versions_raw: Option<&raw::VersionsSection>,
+    versions: &Versions,
+) -> (String, Option<String>) {
+    let tag = &versions.usage_scraper;
+    let tag_raw = versions_raw.and_then(|v| v.usage_scraper.as_ref());
+    let build = usage.build.as_ref().filter(|b| *b.get_ref());
+    if usage.enabled == Some(false) {
+        for (key, span) in [
+            ("image", usage.image.as_ref().map(Spanned::span)),
+            ("build", usage.build.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(span) = span {
+                cx.error(
+                    Diagnostic::warning(
+                        span,
+                        format!("`{key}` in `[usage]` has no effect with `enabled = false`"),
+                    )
+                    .with_help("remove it, or enable the usage scraper"),
+                );
+            }
+        }
+    }
+    match (&usage.image, build) {
+        (Some(image), Some(build)) => {
+            cx.error(
+                Diagnostic::error(build.span(), "`[usage]` has both `image` and `build = true`")
+                    .with_related(image.span(), "`image` is set here")
+                    .with_help(format!(
+                        "keep one: `image` runs that image, `build = true` builds usage-scraper {tag} from crates.io"
+                    )),
+            );
+            (image.get_ref().clone(), None)
+        }
+        (Some(image), None) => {
+            let text = image.get_ref();
+            if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                cx.error(
+                    Diagnostic::error(
+                        image.span(),
+                        "`image` in `[usage]` must be an image reference without spaces",
+                    )
+                    .with_help(format!(
+                        "e.g. \"{}\", or remove it for stackc's own image",
+                        images::published(images::USAGE_SCRAPER, images::VERSION)
+                    )),
+                );
+            }
+            if let Some(tag_raw) = tag_raw {
+                cx.error(
+                    Diagnostic::warning(
+                        tag_raw.span(),
+                        "`usage_scraper` in `[versions]` has no effect with `[usage] image`",
+                    )
+                    .with_related(image.span(), "`image` names the whole reference here")
+                    .with_help("put the tag in `image`, and remove `usage_scraper`"),
+                );
+            }
+            (text.clone(), None)
+        }
+        (None, Some(build)) => {
+            // An invalid tag has been reported by `resolve_versions` already.
+            if is_image_tag(tag) && !is_crate_version(tag) {
+                let span = tag_raw.map_or(0..0, Spanned::span);
+                cx.error(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "`usage_scraper` in `[versions]` must be a crate version with `[usage] build = true`, found `{tag}`"
+                        ),
+                    )
+                    .with_help(format!(
+                        "the Dockerfile installs that version of the `usage-scraper` crate, e.g. `usage_scraper = \"{}\"`",
+                        images::VERSION
+                    ))
+                    .with_related(build.span(), "`build = true` is set here"),
+                );
+            }
+            (images::local(images::USAGE_SCRAPER, tag), Some(tag.clone()))
+        }
+        (None, None) => (images::published(images::USAGE_SCRAPER, tag), None),
     }
 }
 
@@ -908,6 +1003,27 @@ fn is_image_tag(tag: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// `MAJOR.MINOR.PATCH` with an optional `-pre-release`: what `cargo install crate@VERSION`
+/// takes as one exact version (no `+build` part: a Docker tag cannot hold a `+`).
+fn is_crate_version(text: &str) -> bool {
+    let (core, pre) = match text.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (text, None),
+    };
+    let numbers: Vec<&str> = core.split('.').collect();
+    numbers.len() == 3
+        && numbers.iter().all(|n| {
+            !n.is_empty()
+                && n.chars().all(|c| c.is_ascii_digit())
+                && (n.len() == 1 || !n.starts_with('0'))
+        })
+        && pre.is_none_or(|pre| {
+            pre.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+        })
+}
+
 /// `*PASSWORD*`, `*TOKEN*`, `*SECRET*`, `*_KEY`.
 fn looks_secret(key: &str) -> bool {
     let upper = key.to_ascii_uppercase();
@@ -941,6 +1057,20 @@ mod tests {
         assert!(!is_image_tag("grafana/grafana:13"));
         assert!(!is_image_tag(".x"));
         assert_eq!(suggest_project_name("My Stack"), "my-stack");
+        for version in ["0.1.0", "10.20.30", "1.0.0-rc.1", "1.0.0-alpha-2"] {
+            assert!(is_crate_version(version), "{version}");
+        }
+        for version in [
+            "0.1",
+            "v0.1.0",
+            "latest",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-a..b",
+            "1.0.0+x",
+        ] {
+            assert!(!is_crate_version(version), "{version}");
+        }
     }
 
     #[test]
