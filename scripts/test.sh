@@ -2,7 +2,8 @@
 # Sets up and runs every test of the workspace: the one command README.md gives.
 # On a fresh Debian machine it installs what the tests need (PostgreSQL for the scraper's
 # tests, Debian's prometheus for promtool and the Prometheus smoke test), then runs
-# formatting, lints, the test suites, the docs build and the flake's evaluation.
+# formatting, lints, the test suites, the docs build, the packaged crates and the flake's
+# evaluation.
 #   STACKC_REQUIRE_TOOLS=1  a test that needs an external tool fails instead of skipping
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,7 @@ if grep -rnE '\bdbg!\(|\btodo!\(|\bunimplemented!\(|#\[ignore\]' --include='*.rs
 fi
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 cargo test --workspace --locked
+# the crates as crates.io gets them: file lists, then stackc built from its .crate and run
+bash scripts/package.sh
 # flake.nix evaluated offline against a nixpkgs stub (installs nix-bin, shellcheck)
 bash scripts/check-flake.sh
