@@ -1,7 +1,7 @@
 //! The one integration-test binary (see CONTRIBUTING.md): CLI cases run by trycmd, the
 //! schema and examples, golden trees, the generated files read back and checked by real
-//! tools, build semantics, property tests of the checker, and the review of a stack
-//! change (`stackc diff --base`).
+//! tools, build semantics, property tests of the checker, the review of a stack change
+//! (`stackc diff --base`), and what a release promises.
 
 mod build;
 mod cli;
@@ -16,6 +16,7 @@ mod pg;
 mod privileges;
 mod properties;
 mod review;
+mod release;
 mod secrets;
 mod smoke;
 mod support;
