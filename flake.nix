@@ -21,12 +21,25 @@
       # images hold Linux binaries: on macOS they come from the Linux set of the same CPU
       linuxOf = builtins.replaceStrings [ "-darwin" ] [ "-linux" ];
 
+      # `stackc --version`: the commit (and its date) of a clean git checkout or a pinned
+      # input; a dirty tree's `dirtyRev` (Nix 2.17 and later) has no date
+      gitRev = self.rev or self.dirtyRev or "unknown";
+      gitDate =
+        if self ? rev then
+          let
+            d = self.lastModifiedDate;
+          in
+          "${builtins.substring 0 4 d}-${builtins.substring 4 2 d}-${builtins.substring 6 2 d}"
+        else
+          null;
+
       # nix/default.nix: packages, images, mkStack, scripts, checks, shell of one system
       per = forAllSystems (
         system:
         import ./nix {
           pkgs = nixpkgs.legacyPackages.${system};
           imagesFrom = if isLinux system then null else per.${linuxOf system};
+          inherit gitRev gitDate;
         }
       );
 

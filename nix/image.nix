@@ -1,8 +1,9 @@
 # The OCI image of one workspace binary, under the name and tag the generated
-# compose.yaml uses (`stackc/<binary>:<version>`), so that `docker load < image` is all a
-# Docker host needs: no registry, no Dockerfile build. Only the binary's runtime closure
-# is in it; it runs as the non-root user 10001, like crates/usage-scraper/Dockerfile.
-{ pkgs }:
+# compose.yaml uses and the release publishes (`<registry>/stackc-<binary>:<version>`), so
+# that `docker load < image` stands in for the pull: no registry, no Dockerfile build.
+# Only the binary's runtime closure is in it; it runs as the non-root user 10001, like
+# crates/usage-scraper/Dockerfile.
+{ pkgs, registry }:
 {
   package,
   tag,
@@ -10,7 +11,7 @@
   cmd ? [ ],
 }:
 let
-  name = "stackc/${package.pname}";
+  name = "${registry}/stackc-${package.pname}";
 in
 {
   ref = "${name}:${tag}";

@@ -15,6 +15,7 @@ let
   binaries = fs.unions [
     ../Cargo.toml
     ../Cargo.lock
+    ../build.rs # `stackc --version`'s revision
     ../src
     ../templates # embedded by include_dir!
     ../examples/demo/stack.toml # `stackc init` embeds it
@@ -38,7 +39,8 @@ in
   };
 
   # `cargo test --workspace`, clippy --all-targets, rustfmt: everything the tests read
-  # (golden trees, examples, CLI cases, schema), but not the Nix files and docs.
+  # (golden trees, examples, CLI cases, schema; the README, docs and workflows that
+  # tests/integration/release.rs holds to the code), but not the Nix files.
   tests = fs.toSource {
     root = ../.;
     fileset = fs.difference (fs.unions [
@@ -48,6 +50,9 @@ in
       ../golden
       ../examples
       ../schema
+      ../README.md
+      ../.github/workflows
+      (fs.maybeMissing ../docs)
       (fs.maybeMissing ../.clippy.toml)
       (fs.maybeMissing ../rustfmt.toml)
       (fs.maybeMissing ../.rustfmt.toml)

@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2154 # prog, stack, out, compose_args: set by stack-args.sh
 # stackc-up: build a stack's generated tree, load the stackc images it uses, start it.
 # STACKC_NIX_IMAGES (set by nix/apps.nix): "REF=IMAGE-FILE ..." for the images this flake
-# builds, e.g. "stackc/usage-scraper:0.1.0=/nix/store/...-usage-scraper.tar.gz".
+# builds, e.g. "ghcr.io/stackc-dev/stackc-usage-scraper:0.1.0=/nix/store/...-stackc-usage-scraper.tar.gz".
 
 usage() {
   cat <<USAGE

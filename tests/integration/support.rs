@@ -1,4 +1,5 @@
-//! Shared helpers: repository paths and the `SNAPSHOTS=overwrite` switch.
+//! Shared helpers: repository paths, the `SNAPSHOTS=overwrite` switch, and
+//! `STACKC_SKIP_ROOT_TESTS`.
 
 use std::path::{Path, PathBuf};
 
@@ -60,4 +61,26 @@ pub(crate) fn without_file_retention(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `STACKC_SKIP_ROOT_TESTS=1`: the tests that need root skip, even under
+/// `STACKC_REQUIRE_TOOLS=1`. For where root is known to be missing, such as the Nix build
+/// sandbox (an unprivileged build user, no util-linux). Returns whether `test` must return
+/// now; a skipped test says so on stderr and appends its name to `$STACKC_SKIPPED_LOG`
+/// when that is set, so that the caller can list what did not run.
+pub(crate) fn skip_root_only(test: &str, why: &str) -> bool {
+    if std::env::var("STACKC_SKIP_ROOT_TESTS").as_deref() != Ok("1") {
+        return false;
+    }
+    eprintln!("skipping `{test}` (STACKC_SKIP_ROOT_TESTS=1): {why}");
+    if let Some(log) = std::env::var_os("STACKC_SKIPPED_LOG") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("STACKC_SKIPPED_LOG names a writable file");
+        file.write_all(format!("{test}\n").as_bytes()).unwrap();
+    }
+    true
 }

@@ -4,7 +4,7 @@
 {
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
-    stackc.url = "github:your-org/stackc"; # where your team hosts stackc; pinned in flake.lock
+    stackc.url = "github:stackc-dev/stackc"; # pinned to one commit in flake.lock
     stackc.inputs.nixpkgs.follows = "nixpkgs";
   };
 

@@ -73,13 +73,14 @@ let
       what = "packages.${system}.${binary}-image";
       ref = "${v.imageName}:${toString v.imageTag}";
       config = builtins.fromJSON (builtins.unsafeDiscardStringContext v.imageConfig);
-      stackcRefs = builtins.filter (r: builtins.match "stackc/${binary}:.*" r != null) composeImages;
+      # the release's name of this image: <registry>/stackc-<binary>:<version>
+      stackcRefs = builtins.filter (r: builtins.match ".*/stackc-${binary}:.*" r != null) composeImages;
     in
     check (v.system == linuxOf system) "${what} is built for ${v.system}, not Linux" (
-      check (v.imageName == "stackc/${binary}" && v.imageTag == version)
-        "${what} is ${ref}, expected stackc/${binary}:${version} (the generated compose file's name)"
+      check (endsWith "/stackc-${binary}" v.imageName && v.imageTag == version)
+        "${what} is ${ref}, expected <registry>/stackc-${binary}:${version} (the generated compose file's name)"
         (
-          check (builtins.all (r: r == ref) stackcRefs)
+          check (stackcRefs != [ ] && builtins.all (r: r == ref) stackcRefs)
             "golden/demo/compose.yaml uses ${json stackcRefs}, the flake builds ${ref}"
             (
               check (config.User or null == "10001:10001") "${what} does not run as 10001:10001" (
@@ -131,6 +132,12 @@ let
     assert names "devShells.${system}" flake.devShells.${system} [ "default" ];
     assert names "lib.${system}" flake.lib.${system} [ "mkStack" ];
     assert check (packages.default.drvPath == packages.stackc.drvPath) "packages.${system}.default is not stackc" true;
+    # `stackc --version` names the flake's commit (build.rs reads STACKC_GIT_REV)
+    assert check (packages.stackc ? STACKC_GIT_REV) "packages.${system}.stackc does not set STACKC_GIT_REV" true;
+    # the sandbox is not root: the root-only tests skip by name, everything else must run
+    assert check (
+      (checks.tests.STACKC_REQUIRE_TOOLS or null) == "1" && (checks.tests.STACKC_SKIP_ROOT_TESTS or null) == "1"
+    ) "checks.${system}.tests must set STACKC_REQUIRE_TOOLS=1 and STACKC_SKIP_ROOT_TESTS=1" true;
     assert builtins.all (
       b:
       check (packages.${b}.version or null == version && (packages.${b}.meta.mainProgram or null) == b)
