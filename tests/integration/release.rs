@@ -211,14 +211,11 @@ fn the_registry_is_named_in_one_place() {
                 .into_owned(),
         );
     }
-    if repo().join("docs").is_dir() {
-        for entry in std::fs::read_dir(repo().join("docs")).unwrap() {
-            places.push(format!(
-                "docs/{}",
-                entry.unwrap().file_name().to_string_lossy()
-            ));
-        }
-    }
+    places.extend(
+        tree(&repo().join("docs"))
+            .into_keys()
+            .map(|path| format!("docs/{path}")),
+    );
     for path in &places {
         let text = read(path);
         for (at, _) in text
