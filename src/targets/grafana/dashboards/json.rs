@@ -122,6 +122,26 @@ pub struct VariableOption {
     pub value: String,
 }
 
+impl VariableOption {
+    /// The selected `All` option of a multi-value variable.
+    fn all() -> Self {
+        VariableOption {
+            selected: true,
+            text: "All".into(),
+            value: "$__all".into(),
+        }
+    }
+
+    /// The selected empty option (a text box, or a variable whose values come later).
+    fn empty() -> Self {
+        VariableOption {
+            selected: true,
+            text: String::new(),
+            value: String::new(),
+        }
+    }
+}
+
 /// How many values a variable takes, and what its `All` option stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pick<'a> {
@@ -143,8 +163,7 @@ impl Variable {
         if many {
             options.push(VariableOption {
                 selected: false,
-                text: "All".into(),
-                value: "$__all".into(),
+                ..VariableOption::all()
             });
         }
         options.extend(values.iter().map(|v| VariableOption {
@@ -155,11 +174,10 @@ impl Variable {
         if let Some(first) = options.first_mut() {
             first.selected = true;
         }
-        let current = options.first().cloned().unwrap_or(VariableOption {
-            selected: true,
-            text: String::new(),
-            value: String::new(),
-        });
+        let current = options
+            .first()
+            .cloned()
+            .unwrap_or_else(VariableOption::empty);
         Variable {
             name: name.into(),
             label: label.into(),
@@ -192,17 +210,9 @@ impl Variable {
         let query = query.into();
         let many = pick != Pick::One;
         let current = if many {
-            VariableOption {
-                selected: true,
-                text: "All".into(),
-                value: "$__all".into(),
-            }
+            VariableOption::all()
         } else {
-            VariableOption {
-                selected: true,
-                text: String::new(),
-                value: String::new(),
-            }
+            VariableOption::empty()
         };
         Variable {
             name: name.into(),
@@ -236,11 +246,7 @@ impl Variable {
 
     /// A free-text box, empty by default.
     pub fn textbox(name: &str, label: &str) -> Self {
-        let empty = VariableOption {
-            selected: true,
-            text: String::new(),
-            value: String::new(),
-        };
+        let empty = VariableOption::empty();
         Variable {
             name: name.into(),
             label: label.into(),
