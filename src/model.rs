@@ -204,8 +204,8 @@ pub struct App {
     pub publish: Option<u16>,
     /// Literal environment.
     pub env: BTreeMap<String, String>,
-    /// Host variables passed through, sorted.
-    pub secrets: Vec<String>,
+    /// Secrets: the name the app reads -> the host variable (from `.env`) it comes from.
+    pub secrets: BTreeMap<String, String>,
     /// compose's `pull_policy` (`missing`, `always`, `never`); `None` leaves compose's default.
     pub pull_policy: Option<&'static str>,
 }

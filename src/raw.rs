@@ -284,12 +284,38 @@ pub struct App {
     /// Extra environment, as literal strings (a `$` stays a `$`).
     #[schemars(with = "Option<BTreeMap<String, String>>")]
     pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
-    /// Host variables passed through at `compose up`; required, and listed in .env.example.
-    #[schemars(with = "Option<Vec<String>>")]
-    pub secrets: Option<Vec<Spanned<String>>>,
+    /// Host variables passed through at `compose up`, required and listed in .env.example:
+    /// a list (`["STRIPE_KEY"]`, the same name inside the container), or a table from the
+    /// name the app reads to the host variable (`{ POSTGRES_PASSWORD = "ORDERS_DB_PASSWORD" }`).
+    pub secrets: Option<Secrets>,
     /// When compose pulls `image`: "missing" (compose's default), "always", or "never" for
     /// an image built or loaded locally, which no registry image may stand in for.
     pub pull_policy: Option<PullPolicy>,
+}
+
+/// An app's `secrets`: names passed through as they are, or mapped to host variables.
+/// Spans come from the span map by pointer (`/apps/<app>/secrets/<index or name>`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Secrets {
+    List(Vec<String>),
+    Map(BTreeMap<String, String>),
+}
+
+impl JsonSchema for Secrets {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secrets".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Host variables the app reads: a list of names, or a table from the name inside the container to the host variable.",
+            "anyOf": [
+                { "type": "array", "items": { "type": "string" } },
+                { "type": "object", "additionalProperties": { "type": "string" } }
+            ]
+        })
+    }
 }
 
 /// An app's `metrics`: `true`/"scrape", "otlp", or `false`.

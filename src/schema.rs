@@ -159,7 +159,7 @@ fn to_problems(
             } else if expected.starts_with("a string")
                 && matches!(value, Some(Value::Number(_) | Value::Bool(_)))
             {
-                d.help = Some("quote the value: environment values are strings".into());
+                d.help = Some(string_help(pointer, subschema.as_ref()));
             }
             vec![at(d)]
         }
@@ -287,6 +287,25 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value) -> Option<&'a Value> {
             .pointer(reference.strip_prefix('#')?)
             .and_then(|s| resolve(root, s)),
         None => Some(schema),
+    }
+}
+
+/// The help for a number or boolean where a string belongs, by what the key is.
+fn string_help(pointer: &str, subschema: Option<&Value>) -> String {
+    let segments: Vec<&str> = pointer.split('/').collect();
+    // `subschema_at` resolves `$ref`s: a duration is known by the Duration type's text.
+    let is_duration = subschema
+        .and_then(|s| s.get("description"))
+        .and_then(Value::as_str)
+        .is_some_and(|d| d.starts_with("A duration"));
+    if segments.len() >= 4 && segments[1] == "apps" && segments[3] == "env" {
+        "quote the value: environment values are strings".into()
+    } else if is_duration {
+        "a duration is a string with a unit, e.g. \"15s\", \"5m\" or \"31d\"".into()
+    } else if segments.get(1) == Some(&"versions") {
+        "an image tag is a string, e.g. \"v1.12.1\"; `[versions]` cannot turn a service off".into()
+    } else {
+        "quote the value".into()
     }
 }
 

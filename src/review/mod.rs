@@ -413,7 +413,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                     .into_iter()
                     .collect(),
                 volumes: Vec::new(),
-                secrets: app.secrets.iter().cloned().collect(),
+                secrets: app.secrets.values().cloned().collect(),
                 scrape,
                 otlp_export,
                 retention: None,

@@ -1,5 +1,6 @@
-//! `compose.yaml` and `.env.example`: the services of the stack and the apps, their
-//! images, ports (bound to `[stack].bind`), health checks, start order and named volumes.
+//! `compose.yaml`, `.env.example` and `.gitignore` (which keeps `.env` out of git): the
+//! services of the stack and the apps, their images, ports (bound to `[stack].bind`),
+//! health checks, start order and named volumes.
 //!
 //! Escaping: the template JSON-encodes every value; values that compose would
 //! interpolate have `$` doubled here first, so an app's `env` reaches it literally.
@@ -371,8 +372,8 @@ pub fn render(
             for (key, value) in &app.env {
                 environment.insert(key.clone(), escape_dollars(value));
             }
-            for name in &app.secrets {
-                environment.insert(name.clone(), required_env(name));
+            for (inside, host) in &app.secrets {
+                environment.insert(inside.clone(), required_env(host));
             }
             let (image, build) = match &app.source {
                 AppSource::Image(image) => (Some(escape_dollars(image)), None),
@@ -455,6 +456,11 @@ pub fn render(
     Ok(vec![
         OutputFile::new("compose.yaml", compose),
         OutputFile::new(".env.example", env_example(stack)),
+        // `.env` holds the secrets: keep it out of the repository the tree is committed to.
+        OutputFile::new(
+            ".gitignore",
+            format!("# {HEADER}\n# .env holds this stack's secrets (see .env.example).\n.env\n"),
+        ),
     ])
 }
 
@@ -522,11 +528,20 @@ fn env_example(stack: &Stack) -> String {
             out.push_str(&format!("{name}=\n"));
         }
     }
-    for app in stack.apps.iter().filter(|a| !a.secrets.is_empty()) {
-        out.push_str(&format!("\n# app `{}`\n", app.name));
-        for name in &app.secrets {
-            out.push_str(&format!("{name}=\n"));
+    // One line per host variable, with every app that reads it (and under which name).
+    let mut readers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for app in &stack.apps {
+        for (inside, host) in &app.secrets {
+            let who = if inside == host {
+                format!("app `{}`", app.name)
+            } else {
+                format!("app `{}` (as `{inside}`)", app.name)
+            };
+            readers.entry(host.as_str()).or_default().push(who);
         }
+    }
+    for (host, apps) in readers {
+        out.push_str(&format!("\n# read by {}\n{host}=\n", apps.join(", ")));
     }
     out
 }

@@ -34,6 +34,61 @@ pub(crate) const RESERVED_SERVICES: [&str; 9] = [
     service::USAGE_SCRAPER,
 ];
 
+/// The stack's own service names an app cannot take: PostgreSQL and the usage scraper only
+/// exist while `[usage]` is on.
+pub(crate) fn reserved_services(usage: bool) -> Vec<&'static str> {
+    RESERVED_SERVICES
+        .iter()
+        .copied()
+        .filter(|s| usage || ![service::POSTGRES, service::USAGE_SCRAPER].contains(s))
+        .collect()
+}
+
+/// The `.env` variables the stack itself reads, with what each is for.
+pub(crate) fn stack_secrets(usage: bool) -> BTreeMap<&'static str, &'static str> {
+    use crate::wiring::secret;
+    let mut out = BTreeMap::from([(
+        secret::GRAFANA_ADMIN_PASSWORD,
+        "the password of Grafana's admin user",
+    )]);
+    if usage {
+        out.insert(
+            secret::POSTGRES_PASSWORD,
+            "the superuser password of the usage database",
+        );
+        out.insert(
+            secret::SCRAPER_DB_PASSWORD,
+            "the usage scraper's database password",
+        );
+        out.insert(
+            secret::READER_DB_PASSWORD,
+            "Grafana's read-only database password",
+        );
+    }
+    out
+}
+
+/// An app name as the start of an environment variable name: `orders-db` -> `ORDERS_DB`.
+fn env_prefix(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Longest app name: it is a hostname on the compose network (one DNS label).
+const MAX_SERVICE_NAME: usize = 63;
+
 /// Longest `[stack].name`: Grafana uids (`<name>-overview`, `stackc-<name>`) hold 40.
 const MAX_PROJECT_NAME: usize = 30;
 
@@ -300,7 +355,13 @@ pub(crate) fn resolve(
     let ports = resolve_ports(&mut cx, raw, usage.is_some());
 
     // [apps.*]
-    let apps = resolve_apps(&mut cx, raw, scrape_interval, scrape_timeout);
+    let apps = resolve_apps(
+        &mut cx,
+        raw,
+        usage.is_some(),
+        scrape_interval,
+        scrape_timeout,
+    );
 
     let stack = Stack {
         name,
@@ -557,12 +618,15 @@ fn resolve_ports(cx: &mut Cx<'_>, raw: &StackFile, usage: bool) -> Ports {
 fn resolve_apps(
     cx: &mut Cx<'_>,
     raw: &StackFile,
+    usage: bool,
     global_interval: Duration,
     global_timeout: Duration,
 ) -> Vec<App> {
     let Some(apps) = &raw.apps else {
         return Vec::new();
     };
+    let reserved = reserved_services(usage);
+    let stack_secrets = stack_secrets(usage);
     let mut idents: BTreeMap<String, &Spanned<String>> = BTreeMap::new();
     let mut out = Vec::new();
     for (name_spanned, app) in apps {
@@ -576,7 +640,18 @@ fn resolve_apps(
             header
         };
 
-        if !is_service_name(name) {
+        if name.len() > MAX_SERVICE_NAME && has_service_name_chars(name) {
+            cx.error(
+                Diagnostic::error(
+                    span.clone(),
+                    format!(
+                        "app name `{name}` is {} characters long; at most {MAX_SERVICE_NAME}",
+                        name.len()
+                    ),
+                )
+                .with_help("the name is the app's hostname on the compose network, and a DNS label holds at most 63 characters: shorten it"),
+            );
+        } else if !is_service_name(name) {
             cx.error(
                 Diagnostic::error(
                     span.clone(),
@@ -586,7 +661,7 @@ fn resolve_apps(
                     "use letters, digits, `.`, `_` and `-`, starting with a letter or digit",
                 ),
             );
-        } else if RESERVED_SERVICES.contains(&name.as_str()) {
+        } else if reserved.contains(&name.as_str()) {
             cx.error(
                 Diagnostic::error(
                     span.clone(),
@@ -821,7 +896,17 @@ fn resolve_apps(
                     format!("the value of `{key_text}` contains a NUL character, which no environment can hold"),
                 ));
             }
-            if looks_secret(key_text) && !value.get_ref().is_empty() {
+            if value.get_ref().contains("${") {
+                cx.error(
+                    Diagnostic::warning(
+                        value.span(),
+                        format!("`${{...}}` in `env.{key_text}` of app `{name}` stays literal: stackc writes env values as they are, so compose does not read it from .env"),
+                    )
+                    .with_help(format!(
+                        "to pass a host variable, use `secrets = [\"{key_text}\"]`, or map one: `secrets = {{ {key_text} = \"HOST_VARIABLE\" }}`"
+                    )),
+                );
+            } else if looks_secret(key_text) && !value.get_ref().is_empty() {
                 cx.error(
                     Diagnostic::warning(value.span(), format!("`{key_text}` looks like a secret, written in stack.toml in plain text"))
                         .with_help(format!(
@@ -837,34 +922,91 @@ fn resolve_apps(
             }
             env.insert(key_text.clone(), value.get_ref().clone());
         }
-        let mut secrets = BTreeSet::new();
-        for secret in app.secrets.iter().flatten() {
-            let text = secret.get_ref();
-            if !is_env_name(text) {
-                cx.error(
-                    Diagnostic::error(
-                        secret.span(),
-                        format!("`{text}` is not a valid environment variable name"),
+        // (name inside the container, host variable, span of the name, span of the host
+        // variable) for each secret, as listed or mapped.
+        let entries: Vec<(String, String, Range<usize>, Range<usize>)> = match &app.secrets {
+            None => Vec::new(),
+            Some(raw::Secrets::List(names)) => names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let span = cx.spans.value_span(&format!("{pointer}/secrets/{i}"));
+                    (n.clone(), n.clone(), span.clone(), span)
+                })
+                .collect(),
+            Some(raw::Secrets::Map(map)) => map
+                .iter()
+                .map(|(inside, host)| {
+                    let at = format!("{pointer}/secrets/{}", crate::load::pointer_segment(inside));
+                    (
+                        inside.clone(),
+                        host.clone(),
+                        cx.spans.key_span(&at),
+                        cx.spans.value_span(&at),
                     )
-                    .with_help("use letters, digits and `_`, not starting with a digit"),
-                );
-            } else if !secrets.insert(text.clone()) {
+                })
+                .collect(),
+        };
+        let mut secrets = BTreeMap::new();
+        for (inside, host, inside_span, host_span) in entries {
+            let mut ok = true;
+            let mut names = vec![(&inside, &inside_span)];
+            if host != inside {
+                names.push((&host, &host_span));
+            }
+            for (text, span) in names {
+                if !is_env_name(text) {
+                    ok = false;
+                    cx.error(
+                        Diagnostic::error(
+                            span.clone(),
+                            format!("`{text}` is not a valid environment variable name"),
+                        )
+                        .with_help("use letters, digits and `_`, not starting with a digit"),
+                    );
+                }
+            }
+            if !ok {
+                continue;
+            }
+            if secrets.contains_key(&inside) {
                 cx.error(Diagnostic::error(
-                    secret.span(),
-                    format!("secret `{text}` is listed twice"),
+                    inside_span,
+                    format!("secret `{inside}` is listed twice"),
                 ));
-            } else if let Some((key, _)) =
-                app.env.iter().flatten().find(|(k, _)| k.get_ref() == text)
+                continue;
+            }
+            if let Some((key, _)) = app
+                .env
+                .iter()
+                .flatten()
+                .find(|(k, _)| k.get_ref() == &inside)
             {
                 cx.error(
                     Diagnostic::error(
-                        secret.span(),
-                        format!("`{text}` is both a secret and a literal `env` value"),
+                        inside_span.clone(),
+                        format!("`{inside}` is both a secret and a literal `env` value"),
                     )
                     .with_related(key.span(), "the literal is here")
                     .with_help("keep the secret and remove the literal from `env`"),
                 );
             }
+            if let Some(what) = stack_secrets.get(host.as_str()) {
+                cx.error(
+                    Diagnostic::error(
+                        host_span,
+                        format!(
+                            "secret `{host}` of app `{name}` is the stack's own `{host}` ({what}): both would read one value from .env"
+                        ),
+                    )
+                    .with_help(format!(
+                        "map it to a host variable of its own: `secrets = {{ {inside} = \"{}_{inside}\" }}` passes host `{}_{inside}` in as `{inside}`",
+                        env_prefix(name),
+                        env_prefix(name)
+                    )),
+                );
+            }
+            secrets.insert(inside, host);
         }
 
         if app.pull_policy.is_some() && matches!(source, AppSource::Build(_)) {
@@ -887,7 +1029,7 @@ fn resolve_apps(
             otlp_logs: otlp_logs && otlp,
             publish: app.publish.as_ref().map(|p| *p.get_ref()),
             env,
-            secrets: secrets.into_iter().collect(),
+            secrets,
             pull_policy: app.pull_policy.map(crate::raw::PullPolicy::as_str),
         });
     }
@@ -970,10 +1112,14 @@ fn suggest_project_name(name: &str) -> String {
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`: the compose spec's service names (pattern `^[a-zA-Z0-9._-]+$`),
 /// also required to start with a letter or digit so that they make valid container names.
 pub(crate) fn is_service_name(name: &str) -> bool {
+    has_service_name_chars(name) && name.len() <= MAX_SERVICE_NAME
+}
+
+/// Letters, digits, `_`, `.`, `-`, starting with a letter or digit (any length).
+fn has_service_name_chars(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        && name.len() <= 63
 }
 
 fn is_sql_identifier(name: &str) -> bool {

@@ -60,11 +60,18 @@ fn app_secrets() -> BTreeSet<String> {
             .into_iter()
             .flat_map(|t| t.values())
         {
-            for secret in app
-                .get("secrets")
+            // A list names host variables; a table maps container names to them.
+            let secrets = app.get("secrets");
+            for secret in secrets
                 .and_then(|s| s.as_array())
                 .into_iter()
                 .flatten()
+                .chain(
+                    secrets
+                        .and_then(|s| s.as_table())
+                        .into_iter()
+                        .flat_map(|t| t.values()),
+                )
             {
                 names.insert(secret.as_str().unwrap().to_owned());
             }
@@ -407,4 +414,65 @@ fn grafana_asks_for_a_login_with_a_password_from_the_environment() {
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// A secret can be mapped to a host variable of its own, a secret two apps read is listed
+/// once with both, and the tree keeps `.env` out of git with a `.gitignore` stackc owns.
+#[test]
+fn mapped_and_shared_secrets_and_the_gitignore() {
+    let source = stackc::diagnostic::SourceFile {
+        name: "stack.toml".into(),
+        text: r#"
+[apps.orders]
+image = "ghcr.io/acme/orders:3"
+secrets = ["STRIPE_KEY"]
+
+[apps.billing]
+image = "ghcr.io/acme/billing:1"
+secrets = ["STRIPE_KEY"]
+
+[apps.orders-db]
+image = "postgres:17"
+metrics = false
+secrets = { POSTGRES_PASSWORD = "ORDERS_DB_PASSWORD" }
+"#
+        .into(),
+    };
+    let checked = stackc::validate::check(&source);
+    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+    let files: BTreeMap<String, String> =
+        stackc::targets::render(&checked.stack.unwrap(), &Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.path, f.contents))
+            .collect();
+    let compose: Value = serde_yaml_ng::from_str(&files["compose.yaml"]).unwrap();
+    let db_env = &compose["services"]["orders-db"]["environment"];
+    assert_eq!(
+        db_env["POSTGRES_PASSWORD"],
+        "${ORDERS_DB_PASSWORD:?set ORDERS_DB_PASSWORD in .env (see .env.example)}"
+    );
+    let example = &files[".env.example"];
+    assert_eq!(example.matches("\nSTRIPE_KEY=").count(), 1, "{example}");
+    assert!(example.contains("# read by app `billing`, app `orders`\nSTRIPE_KEY=\n"));
+    assert!(
+        example
+            .contains("# read by app `orders-db` (as `POSTGRES_PASSWORD`)\nORDERS_DB_PASSWORD=\n")
+    );
+    // The stack's own POSTGRES_PASSWORD is listed once, for the stack.
+    assert_eq!(example.matches("\nPOSTGRES_PASSWORD=").count(), 1);
+    assert_eq!(files[".gitignore"].lines().last(), Some(".env"));
+    let manifest = stackc::emit::with_manifest(
+        stackc::targets::render(
+            &stackc::validate::check(&source).stack.unwrap(),
+            &Default::default(),
+        )
+        .unwrap(),
+    );
+    let listed = &manifest
+        .iter()
+        .find(|f| f.path == ".stackc-manifest")
+        .unwrap()
+        .contents;
+    assert!(listed.lines().any(|l| l == ".gitignore"), "{listed}");
 }
