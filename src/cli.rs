@@ -44,6 +44,12 @@ pub enum Command {
         /// Directory to write stack.toml into
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// The stack's name: the compose project and `compose_project` label
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// One app and no usage statistics, instead of the seven-app demo
+        #[arg(long)]
+        minimal: bool,
     },
     /// Validate a stack file and print every problem; writes nothing
     Check {
@@ -128,7 +134,7 @@ pub const FAILURE: u8 = 2;
 /// Runs one command; `Err` means an I/O or usage problem (exit 2).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Init { dir } => init(&dir),
+        Command::Init { dir, name, minimal } => init(&dir, name.as_deref(), minimal),
         Command::Check { stack } => check(&stack),
         Command::Schema => {
             let mut stdout = std::io::stdout().lock();
@@ -459,7 +465,46 @@ pub const STARTER: &str = include_str!(concat!(
     "/examples/demo/stack.toml"
 ));
 
-fn init(dir: &Path) -> anyhow::Result<ExitCode> {
+/// The starter `init --minimal` writes: one app, usage statistics off.
+pub const STARTER_MINIMAL: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/minimal/stack.toml"
+));
+
+/// The `#:schema` line that starts every starter: editors with a TOML language server
+/// (taplo, Even Better TOML) then complete and check keys against this version's schema.
+pub fn schema_directive() -> String {
+    let raw = env!("CARGO_PKG_REPOSITORY").replacen("github.com", "raw.githubusercontent.com", 1);
+    format!(
+        "#:schema {raw}/v{}/schema/stack.schema.json",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// A starter with `[stack] name` set to `name`.
+fn starter(minimal: bool, name: Option<&str>) -> anyhow::Result<String> {
+    let text = if minimal { STARTER_MINIMAL } else { STARTER };
+    let Some(name) = name else {
+        return Ok(text.to_owned());
+    };
+    if !crate::validate::is_project_name(name) || name.len() > 30 {
+        bail!(
+            "`{name}` cannot be a stack name: use lowercase letters, digits, `_` and `-`, starting with a letter or digit, at most 30 characters"
+        );
+    }
+    let line = format!("name = \"{}\"", crate::model::defaults::NAME);
+    let Some(at) = text.find(&format!("\n{line}")) else {
+        bail!("the starter has no `{line}` line; this is a stackc bug");
+    };
+    Ok(format!(
+        "{}\nname = \"{name}\"{}",
+        &text[..at],
+        &text[at + 1 + line.len()..]
+    ))
+}
+
+fn init(dir: &Path, name: Option<&str>, minimal: bool) -> anyhow::Result<ExitCode> {
+    let text = starter(minimal, name)?;
     let path = dir.join("stack.toml");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let mut file = match std::fs::OpenOptions::new()
@@ -473,7 +518,7 @@ fn init(dir: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot create `{}`", path.display())),
     };
-    file.write_all(STARTER.as_bytes())
+    file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write `{}`", path.display()))?;
     eprintln!(
         "wrote `{}`; next: `stackc build {}`",

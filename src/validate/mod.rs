@@ -8,6 +8,8 @@
 
 mod semantic;
 
+pub use semantic::is_project_name;
+
 use std::collections::BTreeSet;
 
 use toml::de::{DeTable, DeValue};

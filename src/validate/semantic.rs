@@ -1081,7 +1081,7 @@ fn is_field_path(path: &str) -> bool {
 }
 
 /// `[a-z0-9][a-z0-9_-]*`: compose's rule for project names.
-pub(crate) fn is_project_name(name: &str) -> bool {
+pub fn is_project_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

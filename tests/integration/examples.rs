@@ -105,7 +105,11 @@ fn init_writes_the_demo_example() {
 fn the_demo_resolves_to_the_seed_defaults() {
     let source = stackc::cli::read_source(&repo().join("examples/demo/stack.toml")).unwrap();
     let stack = stackc::validate::check(&source).stack.unwrap();
-    let minimal = stackc::cli::read_source(&repo().join("examples/minimal/stack.toml")).unwrap();
+    // A stack that sets nothing but one app: every built-in default.
+    let minimal = stackc::diagnostic::SourceFile {
+        name: "stack.toml".into(),
+        text: "[apps.web]\nimage = \"nginx:1.27\"\n".into(),
+    };
     let minimal = stackc::validate::check(&minimal).stack.unwrap();
     // Every default written out in the demo equals the built-in default.
     assert_eq!(stack.metrics, minimal.metrics);
@@ -120,4 +124,60 @@ fn the_demo_resolves_to_the_seed_defaults() {
     assert_eq!(stack.apps.len(), 7);
     assert_eq!(stack.apps[0].name, "dice-roller");
     assert_eq!(stack.apps[0].ident, "dice_roller");
+}
+
+/// Both starters open with a `#:schema` line naming this version's schema, so editors
+/// with a TOML language server (taplo, Even Better TOML) complete and check keys.
+#[test]
+fn starters_point_editors_at_this_versions_schema() {
+    let directive = stackc::cli::schema_directive();
+    assert!(directive.ends_with(&format!(
+        "/v{}/schema/stack.schema.json",
+        env!("CARGO_PKG_VERSION")
+    )));
+    for starter in [stackc::cli::STARTER, stackc::cli::STARTER_MINIMAL] {
+        assert_eq!(starter.lines().next(), Some(directive.as_str()));
+    }
+}
+
+#[test]
+fn init_takes_a_name_and_a_minimal_starter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stackc"))
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["init", "--name", "shop", "--minimal", "small"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = stackc::cli::read_source(&tmp.path().join("small/stack.toml")).unwrap();
+    let checked = stackc::validate::check(&source);
+    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+    let stack = checked.stack.unwrap();
+    assert_eq!(stack.name, "shop");
+    assert!(stack.usage.is_none());
+    assert_eq!(stack.apps.len(), 1);
+
+    let out = run(&["init", "--name", "orders", "full"]);
+    assert!(out.status.success());
+    let source = stackc::cli::read_source(&tmp.path().join("full/stack.toml")).unwrap();
+    let stack = stackc::validate::check(&source).stack.unwrap();
+    assert_eq!(stack.name, "orders");
+    assert_eq!(stack.apps.len(), 7);
+    // Only the name differs from the demo starter.
+    assert_eq!(
+        source.text,
+        stackc::cli::STARTER.replacen("\nname = \"demo\"", "\nname = \"orders\"", 1)
+    );
+
+    let out = run(&["init", "--name", "Not OK", "bad"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be a stack name"));
+    assert!(!tmp.path().join("bad").exists(), "nothing is written");
 }
