@@ -127,18 +127,24 @@ fn to_problems(
                 };
                 let mut d = Diagnostic::error(spans.key_span(&child), message);
                 let pointer = child.clone();
-                d.help = did_you_mean(key, allowed.iter().copied()).or_else(|| {
-                    (!allowed.is_empty()).then(|| {
-                        format!(
-                            "{place} takes {}",
-                            allowed
-                                .iter()
-                                .map(|k| format!("`{k}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    })
-                });
+                let in_app = {
+                    let segments: Vec<&str> = pointer.split('/').collect();
+                    segments.len() == 4 && segments[1] == "apps"
+                };
+                d.help = did_you_mean(key, allowed.iter().copied())
+                    .or_else(|| in_app.then(|| compose_key_help(key)).flatten())
+                    .or_else(|| {
+                        (!allowed.is_empty()).then(|| {
+                            format!(
+                                "{place} takes {}",
+                                allowed
+                                    .iter()
+                                    .map(|k| format!("`{k}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        })
+                    });
                 Problem {
                     pointer,
                     diagnostic: d,
@@ -287,6 +293,109 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value) -> Option<&'a Value> {
             .pointer(reference.strip_prefix('#')?)
             .and_then(|s| resolve(root, s)),
         None => Some(schema),
+    }
+}
+
+/// Service keys of the compose specification that an app table does not take.
+const COMPOSE_SERVICE_KEYS: &[&str] = &[
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "command",
+    "configs",
+    "container_name",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "depends_on",
+    "deploy",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "entrypoint",
+    "env_file",
+    "expose",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "healthcheck",
+    "hostname",
+    "init",
+    "ipc",
+    "isolation",
+    "labels",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "network_mode",
+    "networks",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "post_start",
+    "pre_stop",
+    "privileged",
+    "profiles",
+    "read_only",
+    "restart",
+    "runtime",
+    "scale",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "user",
+    "userns_mode",
+    "uts",
+    "volumes",
+    "volumes_from",
+    "working_dir",
+];
+
+/// The help for a compose service key in an app table: what stackc calls it, or where to
+/// put what stackc does not manage.
+fn compose_key_help(key: &str) -> Option<String> {
+    match key {
+        "environment" => Some(
+            "stackc calls it `env` (literal values); values from the host's .env go in `secrets`"
+                .into(),
+        ),
+        "ports" => Some(
+            "stackc calls them `port` (the container port) and `publish` (its host port)".into(),
+        ),
+        _ if COMPOSE_SERVICE_KEYS.contains(&key) => Some(format!(
+            "stackc does not manage `{key}`: set it for this service in a compose.override.yaml beside the generated compose.yaml, which `docker compose` reads on top of it and `stackc build` never touches (README: \"What stackc does not manage, and how to extend it\")"
+        )),
+        _ => None,
     }
 }
 

@@ -74,6 +74,27 @@ pub mod otlp {
         [COMPOSE_PROJECT, COMPOSE_SERVICE, SERVICE_NAME, LEVEL];
 }
 
+/// Folders of the generated tree that belong to the user: stackc writes only a README in
+/// each (so the bind mounts have a source) and never touches anything else there.
+pub mod extend {
+    /// Dashboard JSON files of your own, provisioned into their own Grafana folder.
+    pub const GRAFANA_DASHBOARDS: &str = "grafana/extra-dashboards";
+    /// Where Grafana sees them.
+    pub const GRAFANA_DASHBOARDS_MOUNT: &str = "/var/lib/grafana/extra-dashboards";
+    /// Prometheus rule files (`rules/*.yml`) and file_sd target files (`targets/*.yml`).
+    pub const PROMETHEUS: &str = "prometheus/extra";
+    /// Where Prometheus sees them, beside its config (paths in it are relative to it).
+    pub const PROMETHEUS_MOUNT: &str = "/etc/prometheus/extra";
+    /// Globs in prometheus.yml, relative to the config file.
+    pub const PROMETHEUS_RULES_GLOB: &str = "extra/rules/*.yml";
+    pub const PROMETHEUS_TARGETS_GLOB: &str = "extra/targets/*.yml";
+    /// The scrape job of the file_sd targets: `:` cannot be in an app name, so it never
+    /// collides with an app's job.
+    pub const PROMETHEUS_TARGETS_JOB: &str = "extra:file_sd";
+    /// The compose file `docker compose` reads on top of `compose.yaml`.
+    pub const COMPOSE_OVERRIDE: &str = "compose.override.yaml";
+}
+
 /// Grafana datasource uids, fixed so that links and dashboards can name them.
 pub mod datasource {
     pub const PROMETHEUS: &str = "prometheus";

@@ -25,6 +25,8 @@ struct Context {
     /// node-exporter runs in the host's network namespace (see `node_exporter_on_host`).
     node_exporter_host: Option<NodeExporterHost>,
     services: Services,
+    /// The folders of your own files (dashboards, rules, targets), mounted read-only.
+    extend: Extend,
     usage: Option<UsageContext>,
     apps: Vec<AppContext>,
     volumes: Vec<&'static str>,
@@ -65,6 +67,14 @@ struct Port {
 struct Dependency {
     service: &'static str,
     condition: &'static str,
+}
+
+#[derive(Serialize)]
+struct Extend {
+    grafana_dashboards: &'static str,
+    grafana_dashboards_mount: &'static str,
+    prometheus: &'static str,
+    prometheus_mount: &'static str,
 }
 
 #[derive(Serialize)]
@@ -440,6 +450,12 @@ pub fn render(
             ),
         }),
         services,
+        extend: Extend {
+            grafana_dashboards: crate::wiring::extend::GRAFANA_DASHBOARDS,
+            grafana_dashboards_mount: crate::wiring::extend::GRAFANA_DASHBOARDS_MOUNT,
+            prometheus: crate::wiring::extend::PROMETHEUS,
+            prometheus_mount: crate::wiring::extend::PROMETHEUS_MOUNT,
+        },
         usage: usage.map(|usage| UsageContext {
             postgres_volume: if at_least(&v.postgres, (18, 0, 0)) {
                 "postgres-data:/var/lib/postgresql"

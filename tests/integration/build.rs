@@ -243,3 +243,103 @@ fn a_read_only_parent_keeps_the_previous_tree() {
         .collect();
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
 }
+
+/// The extension points: a compose.override.yaml, dashboards, rule files and file_sd
+/// targets of the user's own survive every build untouched, `build --check` ignores them,
+/// and the generated files wire them in (mounts, a second dashboard provider, rule_files
+/// and a file_sd job) so the real promtool loads the user's rules.
+#[test]
+fn extension_files_survive_build_and_are_wired_in() {
+    let tmp = setup("demo");
+    let dir = tmp.path();
+    assert!(stackc(&["build"], dir).status.success());
+    let out = dir.join("generated");
+    let own: [(&str, &str); 4] = [
+        (
+            "compose.override.yaml",
+            "services:\n  dice-roller:\n    cap_add: [NET_ADMIN]\n",
+        ),
+        (
+            "grafana/extra-dashboards/mine.json",
+            "{\"uid\": \"mine\", \"title\": \"Mine\", \"panels\": [], \"schemaVersion\": 41}\n",
+        ),
+        (
+            "prometheus/extra/rules/mine.yml",
+            "groups:\n  - name: mine\n    rules:\n      - alert: AlwaysFiring\n        expr: vector(1)\n",
+        ),
+        (
+            "prometheus/extra/targets/hosts.yml",
+            "- targets: [\"db.internal:9187\"]\n  labels:\n    job: orders-postgres\n",
+        ),
+    ];
+    for (path, text) in own {
+        std::fs::write(out.join(path), text).unwrap();
+    }
+    // A real change to the stack, then a rebuild: the user's files are untouched.
+    let stack = std::fs::read_to_string(dir.join("stack.toml")).unwrap();
+    std::fs::write(
+        dir.join("stack.toml"),
+        stack.replace("retention = \"15d\"", "retention = \"20d\""),
+    )
+    .unwrap();
+    let rebuilt = stackc(&["build"], dir);
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    for (path, text) in own {
+        assert_eq!(
+            std::fs::read_to_string(out.join(path)).unwrap(),
+            text,
+            "{path}"
+        );
+    }
+    let check = stackc(&["build", "--check"], dir);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // Wired in: mounts, the second provider, rule_files and the file_sd job.
+    let compose = std::fs::read_to_string(out.join("compose.yaml")).unwrap();
+    assert!(compose.contains("./grafana/extra-dashboards:/var/lib/grafana/extra-dashboards:ro"));
+    assert!(compose.contains("./prometheus/extra:/etc/prometheus/extra:ro"));
+    let providers =
+        std::fs::read_to_string(out.join("grafana/provisioning/dashboards/dashboards.yaml"))
+            .unwrap();
+    assert!(
+        providers.contains("path: \"/var/lib/grafana/extra-dashboards\""),
+        "{providers}"
+    );
+    let prometheus = std::fs::read_to_string(out.join("prometheus/prometheus.yml")).unwrap();
+    assert!(prometheus.contains("rule_files:\n  - \"extra/rules/*.yml\""));
+    assert!(prometheus.contains("- \"extra/targets/*.yml\""));
+    // The real promtool follows rule_files into the user's rule file.
+    if Command::new("promtool").arg("--version").output().is_ok() {
+        let dir = out.join("prometheus");
+        std::fs::write(
+            dir.join("checked.yml"),
+            crate::support::without_file_retention(&prometheus),
+        )
+        .unwrap();
+        let checked = Command::new("promtool")
+            .current_dir(&dir)
+            .args(["check", "config", "checked.yml"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&checked.stdout).to_string();
+        assert!(checked.status.success(), "{text}");
+        assert!(
+            text.contains("extra/rules/mine.yml") && text.contains("1 rules found"),
+            "{text}"
+        );
+    } else {
+        assert!(
+            std::env::var("STACKC_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "promtool is required (STACKC_REQUIRE_TOOLS=1)"
+        );
+    }
+}
