@@ -44,6 +44,44 @@ pub(crate) fn reserved_services(usage: bool) -> Vec<&'static str> {
         .collect()
 }
 
+/// A bind beyond loopback publishes every port of `[ports]` on the network: a warning that
+/// names each service it exposes that asks for no credentials.
+fn warn_exposed(cx: &mut Cx<'_>, bind: &Spanned<String>, ports: &Ports) {
+    let open: Vec<String> = [
+        (PortKey::Prometheus, "Prometheus (every metric)"),
+        (PortKey::Loki, "Loki (every log line, and its push API)"),
+        (PortKey::Tempo, "Tempo (every trace)"),
+        (PortKey::Alloy, "Alloy's UI"),
+        (
+            PortKey::OtlpGrpc,
+            "Alloy's OTLP gRPC receiver (anyone can send data)",
+        ),
+        (
+            PortKey::OtlpHttp,
+            "Alloy's OTLP HTTP receiver (anyone can send data)",
+        ),
+        (PortKey::NodeExporter, "node-exporter (the host's metrics)"),
+        (PortKey::Cadvisor, "cAdvisor (every container's metrics)"),
+    ]
+    .into_iter()
+    .filter_map(|(key, what)| ports.get(key).map(|port| format!("{port} {what}")))
+    .collect();
+    if open.is_empty() {
+        return;
+    }
+    cx.error(
+        Diagnostic::warning(
+            bind.span(),
+            format!(
+                "`bind = \"{}\"` exposes services that ask for no credentials: {}",
+                bind.get_ref(),
+                open.join(", ")
+            ),
+        )
+        .with_help("Grafana asks for a login and PostgreSQL for a password; for the others, set `[ports] <service> = false`, firewall them, or put an authenticating proxy in front (SECURITY.md)"),
+    );
+}
+
 /// The `.env` variables the stack itself reads, with what each is for.
 pub(crate) fn stack_secrets(usage: bool) -> BTreeMap<&'static str, &'static str> {
     use crate::wiring::secret;
@@ -353,6 +391,12 @@ pub(crate) fn resolve(
 
     // [ports] and the apps' `publish`: host ports must not collide.
     let ports = resolve_ports(&mut cx, raw, usage.is_some());
+    if let Some(bind_raw) = &stack_section.bind
+        && let Ok(ip) = bind.parse::<IpAddr>()
+        && !ip.is_loopback()
+    {
+        warn_exposed(&mut cx, bind_raw, &ports);
+    }
 
     // [apps.*]
     let apps = resolve_apps(
