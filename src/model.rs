@@ -43,6 +43,7 @@ pub struct Stack {
     pub usage: Option<Usage>,
     pub ports: Ports,
     pub versions: Versions,
+    pub grafana: Grafana,
     /// Sorted by name.
     pub apps: Vec<App>,
 }
@@ -52,6 +53,40 @@ pub struct Metrics {
     pub scrape_interval: Duration,
     pub scrape_timeout: Duration,
     pub retention: Duration,
+    /// `[metrics] external_labels`, besides `compose_project`.
+    pub external_labels: BTreeMap<String, String>,
+    /// `[[metrics.scrape]]` jobs, in file order.
+    pub extra_scrapes: Vec<ExtraScrape>,
+}
+
+/// A scrape job of targets outside compose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraScrape {
+    pub job: String,
+    pub targets: Vec<String>,
+    pub path: Option<String>,
+    /// `https`; `None` is Prometheus's default, http.
+    pub https: bool,
+    pub interval: Option<Duration>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[grafana]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grafana {
+    pub root_url: Option<String>,
+    pub plugins: Vec<String>,
+    pub anonymous: bool,
+    pub smtp: Option<Smtp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub user: Option<String>,
+    /// The host variable holding the password.
+    pub password_secret: Option<String>,
+    pub from: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

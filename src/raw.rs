@@ -28,6 +28,8 @@ pub struct StackFile {
     pub ports: Option<PortsSection>,
     /// Image tags of the stack's own services.
     pub versions: Option<VersionsSection>,
+    /// Grafana: public URL, plugins, anonymous viewers, e-mail.
+    pub grafana: Option<GrafanaSection>,
     /// The applications to observe, by compose service name.
     #[schemars(with = "Option<BTreeMap<String, App>>")]
     pub apps: Option<BTreeMap<Spanned<String>, App>>,
@@ -56,6 +58,81 @@ pub struct MetricsSection {
     /// Prometheus TSDB retention, e.g. "15d".
     #[schemars(with = "Option<DurationText>")]
     pub retention: Option<Spanned<String>>,
+    /// Labels added to every series Prometheus sends elsewhere (remote write, federation,
+    /// alerts), e.g. `{ env = "prod", region = "eu-1" }`; `compose_project` is stackc's.
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub external_labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Extra scrape jobs for targets outside compose (`[[metrics.scrape]]`).
+    pub scrape: Option<Vec<ExtraScrape>>,
+}
+
+/// One `[[metrics.scrape]]` job: static targets outside the compose project.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ExtraScrape {
+    /// The job name (the `job` label); unique among apps, the stack's jobs and each other.
+    #[schemars(with = "String")]
+    pub job: Spanned<String>,
+    /// `host:port` targets, e.g. ["db.internal:9187"].
+    #[schemars(with = "Vec<String>")]
+    pub targets: Spanned<Vec<Spanned<String>>>,
+    /// Path scraped (default "/metrics").
+    #[schemars(with = "Option<String>")]
+    pub metrics_path: Option<Spanned<String>>,
+    /// "http" (default) or "https".
+    pub scheme: Option<Scheme>,
+    /// This job's interval, 1s to 1h (default: `[metrics] scrape_interval`).
+    #[schemars(with = "Option<DurationText>")]
+    pub scrape_interval: Option<Spanned<String>>,
+    /// Labels added to every target of the job.
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+}
+
+/// A scrape scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// `[grafana]`: what teams change most about Grafana.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct GrafanaSection {
+    /// The URL users reach Grafana at, behind a proxy, e.g. "https://grafana.example.com/"
+    /// (links in e-mails and redirects use it).
+    #[schemars(with = "Option<String>")]
+    pub root_url: Option<Spanned<String>>,
+    /// Plugins installed when Grafana starts: ids, optionally `id@version`, e.g.
+    /// ["grafana-clock-panel", "grafana-piechart-panel@1.6.4"].
+    #[schemars(with = "Option<Vec<String>>")]
+    pub plugins: Option<Vec<Spanned<String>>>,
+    /// `true` lets anyone who reaches Grafana view dashboards without a login (as a
+    /// Viewer); default `false`.
+    #[schemars(with = "Option<bool>")]
+    pub anonymous: Option<Spanned<bool>>,
+    /// E-mail for Grafana (invites, alert notifications).
+    pub smtp: Option<Smtp>,
+}
+
+/// `[grafana.smtp]`: Grafana's mail server; the password comes from a secret.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Smtp {
+    /// `host:port` of the mail server, e.g. "smtp.example.com:587".
+    #[schemars(with = "String")]
+    pub host: Spanned<String>,
+    /// The user to log in as.
+    #[schemars(with = "Option<String>")]
+    pub user: Option<Spanned<String>>,
+    /// The host variable (from `.env`) that holds the password, e.g. "GRAFANA_SMTP_PASSWORD".
+    #[schemars(with = "Option<String>")]
+    pub password_secret: Option<Spanned<String>>,
+    /// The sender address, e.g. "grafana@example.com".
+    #[schemars(with = "Option<String>")]
+    pub from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -278,6 +278,20 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 if usage.is_some() {
                     facts.secrets.insert(secret::READER_DB_PASSWORD.into());
                 }
+                let g = &stack.grafana;
+                if let Some(smtp) = &g.smtp {
+                    facts.secrets.extend(smtp.password_secret.clone());
+                    facts.settings.push(("smtp".into(), smtp.host.clone()));
+                }
+                if let Some(url) = &g.root_url {
+                    facts.settings.push(("root url".into(), url.clone()));
+                }
+                if !g.plugins.is_empty() {
+                    facts.settings.push(("plugins".into(), g.plugins.join(", ")));
+                }
+                if g.anonymous {
+                    facts.settings.push(("anonymous viewers".into(), "on".into()));
+                }
             }
             service::POSTGRES => {
                 facts.volumes = vec!["postgres-data"];

@@ -252,6 +252,31 @@ pub fn render(
             "false".to_owned(),
         ),
     ]);
+    let g = &stack.grafana;
+    if let Some(url) = &g.root_url {
+        grafana_env.insert("GF_SERVER_ROOT_URL".to_owned(), escape_dollars(url));
+    }
+    if !g.plugins.is_empty() {
+        // GF_INSTALL_PLUGINS is deprecated; Grafana 12+ reads GF_PLUGINS_PREINSTALL.
+        grafana_env.insert("GF_PLUGINS_PREINSTALL".to_owned(), g.plugins.join(","));
+    }
+    if g.anonymous {
+        grafana_env.insert("GF_AUTH_ANONYMOUS_ENABLED".to_owned(), "true".to_owned());
+        grafana_env.insert("GF_AUTH_ANONYMOUS_ORG_ROLE".to_owned(), "Viewer".to_owned());
+    }
+    if let Some(smtp) = &g.smtp {
+        grafana_env.insert("GF_SMTP_ENABLED".to_owned(), "true".to_owned());
+        grafana_env.insert("GF_SMTP_HOST".to_owned(), escape_dollars(&smtp.host));
+        if let Some(user) = &smtp.user {
+            grafana_env.insert("GF_SMTP_USER".to_owned(), escape_dollars(user));
+        }
+        if let Some(secret) = &smtp.password_secret {
+            grafana_env.insert("GF_SMTP_PASSWORD".to_owned(), required_env(secret));
+        }
+        if let Some(from) = &smtp.from {
+            grafana_env.insert("GF_SMTP_FROM_ADDRESS".to_owned(), escape_dollars(from));
+        }
+    }
     let mut grafana_depends = vec![healthy(service::PROMETHEUS), loki_ready(), tempo_ready()];
     if usage.is_some() {
         grafana_env.insert(
@@ -543,6 +568,16 @@ fn env_example(stack: &Stack) -> String {
         ] {
             out.push_str(&format!("{name}=\n"));
         }
+    }
+    if let Some(secret) = stack
+        .grafana
+        .smtp
+        .as_ref()
+        .and_then(|s| s.password_secret.as_ref())
+    {
+        out.push_str(&format!(
+            "\n# Grafana's SMTP password ([grafana.smtp])\n{secret}=\n"
+        ));
     }
     // One line per host variable, with every app that reads it (and under which name).
     let mut readers: BTreeMap<&str, Vec<String>> = BTreeMap::new();

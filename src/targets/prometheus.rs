@@ -16,6 +16,8 @@ use crate::wiring::{extend, port, service};
 #[derive(Serialize)]
 struct Context {
     project: String,
+    /// `[metrics] external_labels`, `$` doubled (Prometheus expands `$VAR` there).
+    external_labels: Vec<(String, String)>,
     scrape_interval: String,
     scrape_timeout: String,
     /// Set when retention is configured here rather than by flag.
@@ -39,6 +41,12 @@ pub struct Job {
     pub path: Option<String>,
     pub interval: Option<String>,
     pub timeout: Option<String>,
+    /// `https` for `[[metrics.scrape]]` jobs that ask for it.
+    pub scheme: Option<&'static str>,
+    /// Target labels besides `compose_service` (`[[metrics.scrape]]` `labels`).
+    pub labels: Vec<(String, String)>,
+    /// Targets outside compose (`[[metrics.scrape]]`): all of `targets`, no compose service.
+    pub targets: Vec<String>,
 }
 
 /// Every job of the stack, stack components first, then apps by name.
@@ -50,6 +58,9 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
         path: None,
         interval: None,
         timeout: None,
+        scheme: None,
+        labels: Vec::new(),
+        targets: Vec::new(),
     };
     let mut jobs = vec![
         component("prometheus", service::PROMETHEUS, port::PROMETHEUS),
@@ -81,6 +92,28 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
             path: (scrape.path != "/metrics").then(|| scrape.path.clone()),
             interval: scrape.interval.map(|d| d.prometheus()),
             timeout: scrape.timeout.map(|d| d.prometheus()),
+            scheme: None,
+            labels: Vec::new(),
+            targets: Vec::new(),
+        });
+    }
+    for extra in &stack.metrics.extra_scrapes {
+        jobs.push(Job {
+            name: extra.job.clone(),
+            service: String::new(),
+            target: String::new(),
+            path: extra.path.clone().filter(|p| p != "/metrics"),
+            interval: extra.interval.map(|d| d.prometheus()),
+            timeout: extra
+                .interval
+                .map(|d| d.min(stack.metrics.scrape_timeout).prometheus()),
+            scheme: extra.https.then_some("https"),
+            labels: extra
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            targets: extra.targets.clone(),
         });
     }
     jobs
@@ -117,6 +150,12 @@ pub fn render(
 ) -> anyhow::Result<Vec<OutputFile>> {
     let context = Context {
         project: stack.name.clone(),
+        external_labels: stack
+            .metrics
+            .external_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace('$', "$$")))
+            .collect(),
         scrape_interval: stack.metrics.scrape_interval.prometheus(),
         scrape_timeout: stack.metrics.scrape_timeout.prometheus(),
         retention: super::compose::prometheus_retention_in_file(stack)

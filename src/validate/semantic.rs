@@ -15,8 +15,8 @@ use crate::duration::Duration;
 use crate::images;
 use crate::load::SpanMap;
 use crate::model::{
-    App, AppSource, Logs, Metrics, PortKey, Ports, Scrape, Stack, Traces, Usage, Versions,
-    defaults, sanitize_ident,
+    App, AppSource, ExtraScrape, Grafana, Logs, Metrics, PortKey, Ports, Scrape, Smtp, Stack,
+    Traces, Usage, Versions, defaults, sanitize_ident,
 };
 use crate::raw::{self, PortSetting, StackFile};
 use crate::wiring::service;
@@ -42,6 +42,292 @@ pub(crate) fn reserved_services(usage: bool) -> Vec<&'static str> {
         .copied()
         .filter(|s| usage || ![service::POSTGRES, service::USAGE_SCRAPER].contains(s))
         .collect()
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__` (reserved).
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}
+
+/// `host:port` with a port from 1 to 65535 and a host without spaces, `/` or a scheme.
+fn is_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty()
+        && !host.contains(['/', ' ', '\t'])
+        && !host.chars().any(char::is_control)
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+/// A table of Prometheus labels (`external_labels`, a job's `labels`), checked.
+fn resolve_labels(
+    cx: &mut Cx<'_>,
+    raw: Option<&BTreeMap<Spanned<String>, Spanned<String>>>,
+    place: &str,
+    taken: &[&str],
+    taken_by: &str,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in raw.into_iter().flatten() {
+        let name = key.get_ref();
+        if !is_label_name(name) {
+            cx.error(
+                Diagnostic::error(
+                    key.span(),
+                    format!("`{name}` in {place} is not a Prometheus label name"),
+                )
+                .with_help(
+                    "use letters, digits and `_`, starting with a letter or `_` (but not `__`)",
+                ),
+            );
+        } else if taken.contains(&name.as_str()) {
+            cx.error(
+                Diagnostic::error(
+                    key.span(),
+                    format!("`{name}` in {place} is set by {taken_by}"),
+                )
+                .with_help("the stack's files and dashboards rely on it: choose another name"),
+            );
+        } else if value.get_ref().chars().any(char::is_control) {
+            cx.error(Diagnostic::error(
+                value.span(),
+                format!("the value of `{name}` in {place} contains a control character"),
+            ));
+        } else {
+            out.insert(name.clone(), value.get_ref().clone());
+        }
+    }
+    out
+}
+
+fn resolve_external_labels(
+    cx: &mut Cx<'_>,
+    metrics: &raw::MetricsSection,
+) -> BTreeMap<String, String> {
+    resolve_labels(
+        cx,
+        metrics.external_labels.as_ref(),
+        "`external_labels` of `[metrics]`",
+        &[crate::wiring::label::COMPOSE_PROJECT],
+        "stackc",
+    )
+}
+
+/// `[[metrics.scrape]]`: job names unique among the stack's jobs, the apps and each other.
+fn resolve_extra_scrapes(
+    cx: &mut Cx<'_>,
+    metrics: &raw::MetricsSection,
+    apps: &[App],
+) -> Vec<ExtraScrape> {
+    let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (i, job) in metrics.scrape.iter().flatten().enumerate() {
+        let place = format!("`[[metrics.scrape]]` number {}", i + 1);
+        let name = job.job.get_ref();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            cx.error(Diagnostic::error(
+                job.job.span(),
+                format!("`job` of {place} must be a non-empty name"),
+            ));
+        } else if RESERVED_SERVICES.contains(&name.as_str())
+            || name == crate::wiring::extend::PROMETHEUS_TARGETS_JOB
+        {
+            cx.error(
+                Diagnostic::error(
+                    job.job.span(),
+                    format!("job `{name}` is one of the stack's own scrape jobs"),
+                )
+                .with_help("choose another `job` name"),
+            );
+        } else if apps.iter().any(|a| a.scrape.is_some() && &a.name == name) {
+            cx.error(
+                Diagnostic::error(
+                    job.job.span(),
+                    format!("job `{name}` is also the scrape job of app `{name}`"),
+                )
+                .with_help("choose another `job` name: Prometheus refuses two jobs of one name"),
+            );
+        } else if let Some(first) = seen.get(name) {
+            cx.error(
+                Diagnostic::error(
+                    job.job.span(),
+                    format!("job `{name}` is defined twice in `[[metrics.scrape]]`"),
+                )
+                .with_related(first.clone(), "first defined here"),
+            );
+        } else {
+            seen.insert(name.clone(), job.job.span());
+        }
+        if job.targets.get_ref().is_empty() {
+            cx.error(
+                Diagnostic::error(job.targets.span(), format!("`targets` of {place} is empty"))
+                    .with_help("list `host:port` targets, e.g. [\"db.internal:9187\"]"),
+            );
+        }
+        for target in job.targets.get_ref() {
+            if !is_host_port(target.get_ref()) {
+                cx.error(
+                    Diagnostic::error(
+                        target.span(),
+                        format!(
+                            "target `{}` of {place} is not `host:port`",
+                            target.get_ref()
+                        ),
+                    )
+                    .with_help("no scheme or path: set `scheme` and `metrics_path` for those"),
+                );
+            }
+        }
+        let path = job.metrics_path.as_ref().map(|p| {
+            let text = p.get_ref();
+            if !text.starts_with('/') || text.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
+                cx.error(Diagnostic::error(
+                    p.span(),
+                    format!("`metrics_path` of {place} must be a URL path starting with `/`, found `{text}`"),
+                ));
+            }
+            text.clone()
+        });
+        let interval = job.scrape_interval.as_ref().map(|value| {
+            cx.duration_within(
+                Some(value),
+                defaults::SCRAPE_INTERVAL,
+                &format!("`scrape_interval` of {place}"),
+                Duration::from_secs(1),
+                Some(Duration::from_secs(3600)),
+            )
+        });
+        let labels = resolve_labels(
+            cx,
+            job.labels.as_ref(),
+            &format!("`labels` of {place}"),
+            &["job", "instance"],
+            "Prometheus (the job name and the target)",
+        );
+        out.push(ExtraScrape {
+            job: name.clone(),
+            targets: job
+                .targets
+                .get_ref()
+                .iter()
+                .map(|t| t.get_ref().clone())
+                .collect(),
+            path,
+            https: job.scheme == Some(raw::Scheme::Https),
+            interval,
+            labels,
+        });
+    }
+    out
+}
+
+/// `[grafana]`: root URL, plugins, anonymous viewers, SMTP with a secret password.
+fn resolve_grafana(cx: &mut Cx<'_>, raw: Option<&raw::GrafanaSection>, usage: bool) -> Grafana {
+    let Some(raw) = raw else {
+        return Grafana::default();
+    };
+    let root_url = raw.root_url.as_ref().map(|url| {
+        let text = url.get_ref();
+        if !(text.starts_with("http://") || text.starts_with("https://"))
+            || text.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            cx.error(
+                Diagnostic::error(
+                    url.span(),
+                    format!("`root_url` in `[grafana]` must be an http(s) URL, found `{text}`"),
+                )
+                .with_help("e.g. \"https://grafana.example.com/\""),
+            );
+        }
+        text.clone()
+    });
+    let mut plugins = Vec::new();
+    for plugin in raw.plugins.iter().flatten() {
+        let text = plugin.get_ref();
+        let (id, version) = match text.split_once('@') {
+            Some((id, version)) => (id, Some(version)),
+            None => (text.as_str(), None),
+        };
+        let id_ok = id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && id.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+            });
+        let version_ok = version.is_none_or(|v| {
+            v.starts_with(|c: char| c.is_ascii_digit())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+        });
+        if !id_ok || !version_ok {
+            cx.error(
+                Diagnostic::error(
+                    plugin.span(),
+                    format!("`{text}` in `plugins` of `[grafana]` is not a plugin id"),
+                )
+                .with_help("write the id from grafana.com/plugins, optionally with a version: \"grafana-clock-panel\" or \"grafana-clock-panel@2.1.8\""),
+            );
+        } else if plugins.contains(text) {
+            cx.error(Diagnostic::error(
+                plugin.span(),
+                format!("plugin `{text}` is listed twice"),
+            ));
+        } else {
+            plugins.push(text.clone());
+        }
+    }
+    let smtp = raw.smtp.as_ref().map(|smtp| {
+        if !is_host_port(smtp.host.get_ref()) {
+            cx.error(
+                Diagnostic::error(
+                    smtp.host.span(),
+                    format!("`host` in `[grafana.smtp]` must be `host:port`, found `{}`", smtp.host.get_ref()),
+                )
+                .with_help("e.g. \"smtp.example.com:587\""),
+            );
+        }
+        if let Some(from) = &smtp.from
+            && (!from.get_ref().contains('@') || from.get_ref().chars().any(char::is_whitespace))
+        {
+            cx.error(Diagnostic::error(
+                from.span(),
+                format!("`from` in `[grafana.smtp]` must be an e-mail address, found `{}`", from.get_ref()),
+            ));
+        }
+        if let Some(secret) = &smtp.password_secret {
+            let text = secret.get_ref();
+            if !is_env_name(text) {
+                cx.error(
+                    Diagnostic::error(secret.span(), format!("`{text}` is not a valid environment variable name"))
+                        .with_help("name the host variable (in .env) that holds the password, e.g. \"GRAFANA_SMTP_PASSWORD\""),
+                );
+            } else if let Some(what) = stack_secrets(usage).get(text.as_str()) {
+                cx.error(
+                    Diagnostic::error(secret.span(), format!("`password_secret` `{text}` is the stack's own `{text}` ({what})"))
+                        .with_help("name a variable of its own, e.g. \"GRAFANA_SMTP_PASSWORD\""),
+                );
+            }
+        }
+        Smtp {
+            host: smtp.host.get_ref().clone(),
+            user: smtp.user.as_ref().map(|u| u.get_ref().clone()),
+            password_secret: smtp.password_secret.as_ref().map(|p| p.get_ref().clone()),
+            from: smtp.from.as_ref().map(|f| f.get_ref().clone()),
+        }
+    });
+    Grafana {
+        root_url,
+        plugins,
+        anonymous: raw.anonymous.as_ref().is_some_and(|a| *a.get_ref()),
+        smtp,
+    }
 }
 
 /// A bind beyond loopback publishes every port of `[ports]` on the network: a warning that
@@ -407,6 +693,9 @@ pub(crate) fn resolve(
         scrape_timeout,
     );
 
+    let external_labels = resolve_external_labels(&mut cx, metrics_raw);
+    let extra_scrapes = resolve_extra_scrapes(&mut cx, metrics_raw, &apps);
+    let grafana = resolve_grafana(&mut cx, raw.grafana.as_ref(), usage.is_some());
     let stack = Stack {
         name,
         bind,
@@ -414,6 +703,8 @@ pub(crate) fn resolve(
             scrape_interval,
             scrape_timeout,
             retention: metrics_retention,
+            external_labels,
+            extra_scrapes,
         },
         logs: Logs {
             retention: logs_retention,
@@ -429,6 +720,7 @@ pub(crate) fn resolve(
         usage,
         ports,
         versions,
+        grafana,
         apps,
     };
     (Some(stack), cx.out)
