@@ -287,10 +287,14 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                     facts.settings.push(("root url".into(), url.clone()));
                 }
                 if !g.plugins.is_empty() {
-                    facts.settings.push(("plugins".into(), g.plugins.join(", ")));
+                    facts
+                        .settings
+                        .push(("plugins".into(), g.plugins.join(", ")));
                 }
                 if g.anonymous {
-                    facts.settings.push(("anonymous viewers".into(), "on".into()));
+                    facts
+                        .settings
+                        .push(("anonymous viewers".into(), "on".into()));
                 }
             }
             service::POSTGRES => {
