@@ -30,9 +30,9 @@ let
     );
 in
 {
-  # `cargo test --workspace`, as scripts/test.sh runs it: promtool (the prometheus package)
-  # and the PostgreSQL server binaries on PATH, and STACKC_REQUIRE_TOOLS=1 so that a test
-  # needing one of them fails instead of skipping. The sandbox builds as an unprivileged
+  # `cargo test --workspace`, as scripts/test.sh runs it: promtool (the prometheus package),
+  # amtool (prometheus-alertmanager) and the PostgreSQL server binaries on PATH, and
+  # STACKC_REQUIRE_TOOLS=1 so that a test needing one of them fails instead of skipping. The sandbox builds as an unprivileged
   # user without util-linux, so the tests that need root (private mount namespaces, a file
   # only root can read) cannot run: STACKC_SKIP_ROOT_TESTS=1 skips exactly those, and each
   # appends its name to $STACKC_SKIPPED_LOG. The check's output (`nix build
@@ -45,6 +45,7 @@ in
     nativeCheckInputs = [
       pkgs.postgresql
       pkgs.prometheus
+      pkgs.prometheus-alertmanager
     ];
     STACKC_REQUIRE_TOOLS = "1";
     STACKC_SKIP_ROOT_TESTS = "1";

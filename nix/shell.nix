@@ -11,9 +11,10 @@ pkgs.mkShell {
     pkgs.rustfmt
     pkgs.rust-analyzer
     pkgs.cmake # aws-lc-sys' fallback builder
-    # the tests' external tools: promtool and the Prometheus server, PostgreSQL's
+    # the tests' external tools: promtool and the Prometheus server, amtool, PostgreSQL's
     # initdb/pg_ctl/postgres/psql
     pkgs.prometheus
+    pkgs.prometheus-alertmanager
     pkgs.postgresql
     # validators (check_generated.sh): YAML/JSON schemas, Grafana type checks, compose,
     # TOML, shell scripts

@@ -42,6 +42,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 awk '/^storage:$/{on=1; next} on && (/^ / || /^$/){next} {on=0; print}' "$config" > "$tmp/prometheus.yml"
+# the rule files it names (rules/*.rules.yml) are loaded and checked with it
+[ -d "$dir/prometheus/rules" ] && cp -r "$dir/prometheus/rules" "$tmp/rules"
 if (cd "$tmp" && promtool check config prometheus.yml); then
   echo "KNOWN promtool-config: promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}') predates storage.tsdb.retention (Prometheus 3.8); the rest of the file passes, and the block has the 3.8+ shape"
   exit 0

@@ -15,6 +15,7 @@ pub mod defaults {
     pub const POSTGRES: &str = "18";
     pub const NODE_EXPORTER: &str = "v1.12.1";
     pub const CADVISOR: &str = "0.60.5";
+    pub const ALERTMANAGER: &str = "v0.35.1";
 
     pub const NAME: &str = "demo";
     pub const BIND: &str = "127.0.0.1";
@@ -27,6 +28,9 @@ pub mod defaults {
     pub const DATABASE: &str = "usage_stats";
     pub const APP_PORT: u16 = 8080;
     pub const METRICS_PATH: &str = "/metrics";
+    pub const GROUP_WAIT: &str = "30s";
+    pub const GROUP_INTERVAL: &str = "5m";
+    pub const REPEAT_INTERVAL: &str = "4h";
 }
 
 /// The whole stack, resolved.
@@ -46,6 +50,113 @@ pub struct Stack {
     pub grafana: Grafana,
     /// Sorted by name.
     pub apps: Vec<App>,
+    /// `[alerts]`: receivers and routes (the rules themselves come from the stack).
+    pub alerts: Alerts,
+}
+
+/// Alertmanager's routing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alerts {
+    /// Receivers by name, sorted.
+    pub receivers: Vec<Receiver>,
+    /// The root route's receiver; `None` = the built-in receiver that notifies no one.
+    pub default_receiver: Option<String>,
+    /// Receiver of `severity="critical"`, when it differs from the default.
+    pub critical_receiver: Option<String>,
+    /// Receiver of `severity="warning"`, when it differs from the default.
+    pub warning_receiver: Option<String>,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+}
+
+impl Alerts {
+    /// Every `.env` variable a receiver reads, sorted, each once.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            self.receivers
+                .iter()
+                .filter_map(|r| match &r.kind {
+                    ReceiverKind::Email {
+                        password_secret, ..
+                    } => password_secret.clone(),
+                    ReceiverKind::Webhook { url_secret }
+                    | ReceiverKind::Slack { url_secret, .. } => Some(url_secret.clone()),
+                })
+                .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receiver {
+    pub name: String,
+    pub kind: ReceiverKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiverKind {
+    Email {
+        to: String,
+        from: String,
+        smarthost: String,
+        auth_username: Option<String>,
+        /// The `.env` variable holding the SMTP password.
+        password_secret: Option<String>,
+        require_tls: bool,
+    },
+    /// The `.env` variable holding the URL.
+    Webhook { url_secret: String },
+    Slack {
+        url_secret: String,
+        channel: Option<String>,
+    },
+}
+
+/// One service-level objective of an app, measured on its server spans.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slo {
+    /// `availability`, or the latency percentile key (`p95`, `p99`, `p999`).
+    pub key: &'static str,
+    /// The objective in parts per million (99.5 % = 995_000), below 1_000_000.
+    pub objective_ppm: u32,
+    /// `None`: availability (requests not ending in an error); `Some`: latency, the
+    /// threshold requests must be faster than.
+    pub latency: Option<Duration>,
+}
+
+impl Slo {
+    /// The objective as a fraction, e.g. `0.995`.
+    pub fn objective(&self) -> f64 {
+        f64::from(self.objective_ppm) / 1e6
+    }
+
+    /// The error budget, e.g. `0.005`.
+    pub fn budget(&self) -> f64 {
+        f64::from(1_000_000 - self.objective_ppm) / 1e6
+    }
+
+    /// `99.5%` as written back for people.
+    pub fn objective_text(&self) -> String {
+        let mut text = format!("{:.4}", f64::from(self.objective_ppm) / 1e4);
+        while text.ends_with('0') {
+            text.pop();
+        }
+        if text.ends_with('.') {
+            text.pop();
+        }
+        format!("{text}%")
+    }
+
+    /// The `slo` label: `availability`, `latency-p99`.
+    pub fn name(&self) -> String {
+        match self.latency {
+            None => self.key.to_owned(),
+            Some(_) => format!("latency-{}", self.key),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,10 +238,11 @@ pub enum PortKey {
     Postgres,
     NodeExporter,
     Cadvisor,
+    Alertmanager,
 }
 
 impl PortKey {
-    pub const ALL: [PortKey; 10] = [
+    pub const ALL: [PortKey; 11] = [
         PortKey::Grafana,
         PortKey::Prometheus,
         PortKey::Loki,
@@ -141,6 +253,7 @@ impl PortKey {
         PortKey::Postgres,
         PortKey::NodeExporter,
         PortKey::Cadvisor,
+        PortKey::Alertmanager,
     ];
 
     /// The key's name in `[ports]`.
@@ -156,6 +269,7 @@ impl PortKey {
             PortKey::Postgres => "postgres",
             PortKey::NodeExporter => "node_exporter",
             PortKey::Cadvisor => "cadvisor",
+            PortKey::Alertmanager => "alertmanager",
         }
     }
 
@@ -172,6 +286,7 @@ impl PortKey {
             PortKey::Postgres => 5433,
             PortKey::NodeExporter => 9100,
             PortKey::Cadvisor => 8080,
+            PortKey::Alertmanager => 9093,
         }
     }
 
@@ -208,6 +323,7 @@ pub struct Versions {
     pub cadvisor: String,
     /// Tag (and, when built, crate version) of stackc's usage scraper.
     pub usage_scraper: String,
+    pub alertmanager: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,6 +359,8 @@ pub struct App {
     pub secrets: BTreeMap<String, String>,
     /// compose's `pull_policy` (`missing`, `always`, `never`); `None` leaves compose's default.
     pub pull_policy: Option<&'static str>,
+    /// `[apps.x.slo]`: availability first, then latency objectives by percentile.
+    pub slos: Vec<Slo>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,6 +412,6 @@ mod tests {
     fn ports_default_to_the_seed() {
         assert_eq!(PortKey::Postgres.default_port(), 5433);
         assert_eq!(PortKey::Postgres.container_port(), 5432);
-        assert_eq!(PortKey::ALL.len(), 10);
+        assert_eq!(PortKey::ALL.len(), 11);
     }
 }

@@ -33,6 +33,122 @@ pub struct StackFile {
     /// The applications to observe, by compose service name.
     #[schemars(with = "Option<BTreeMap<String, App>>")]
     pub apps: Option<BTreeMap<Spanned<String>, App>>,
+    /// Alert routing: Alertmanager's receivers and which severity goes where. Without it,
+    /// alerts still fire and are visible in Grafana and Alertmanager's UI.
+    pub alerts: Option<AlertsSection>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct AlertsSection {
+    /// The receiver of every alert no severity route takes (default: none, alerts are only
+    /// shown in Grafana and Alertmanager).
+    #[schemars(with = "Option<String>")]
+    pub default_receiver: Option<Spanned<String>>,
+    /// The receiver of `severity="critical"` alerts (pages), e.g. "pager". Default: `default_receiver`.
+    #[schemars(with = "Option<String>")]
+    pub critical_receiver: Option<Spanned<String>>,
+    /// The receiver of `severity="warning"` alerts (tickets), e.g. "team-email". Default: `default_receiver`.
+    #[schemars(with = "Option<String>")]
+    pub warning_receiver: Option<Spanned<String>>,
+    /// How long Alertmanager waits to batch the first alerts of a group (default "30s").
+    #[schemars(with = "Option<DurationText>")]
+    pub group_wait: Option<Spanned<String>>,
+    /// How long it waits before telling about new alerts of a group (default "5m").
+    #[schemars(with = "Option<DurationText>")]
+    pub group_interval: Option<Spanned<String>>,
+    /// How long before an alert still firing is sent again (default "4h").
+    #[schemars(with = "Option<DurationText>")]
+    pub repeat_interval: Option<Spanned<String>>,
+    /// Where notifications go, by receiver name.
+    #[schemars(with = "Option<BTreeMap<String, Receiver>>")]
+    pub receivers: Option<BTreeMap<Spanned<String>, Receiver>>,
+}
+
+/// One Alertmanager receiver. Credentials never appear in stack.toml: a `*_secret` key
+/// names the `.env` variable that holds them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Receiver {
+    /// "email", "webhook" or "slack" (any Slack-compatible incoming webhook).
+    #[schemars(with = "Option<ReceiverKind>")]
+    pub kind: Option<Spanned<ReceiverKind>>,
+    /// email: recipient address(es), e.g. "oncall@example.com".
+    #[schemars(with = "Option<String>")]
+    pub to: Option<Spanned<String>>,
+    /// email: sender address.
+    #[schemars(with = "Option<String>")]
+    pub from: Option<Spanned<String>>,
+    /// email: SMTP server as `host:port`, e.g. "smtp.example.com:587".
+    #[schemars(with = "Option<String>")]
+    pub smarthost: Option<Spanned<String>>,
+    /// email: SMTP user name.
+    #[schemars(with = "Option<String>")]
+    pub auth_username: Option<Spanned<String>>,
+    /// email: the `.env` variable holding the SMTP password, e.g. "SMTP_PASSWORD".
+    #[schemars(with = "Option<String>")]
+    pub auth_password_secret: Option<Spanned<String>>,
+    /// email: require STARTTLS (default `true`).
+    #[schemars(with = "Option<bool>")]
+    pub require_tls: Option<Spanned<bool>>,
+    /// webhook, slack: the `.env` variable holding the URL, e.g. "ALERT_WEBHOOK_URL".
+    #[schemars(with = "Option<String>")]
+    pub url_secret: Option<Spanned<String>>,
+    /// slack: the channel, e.g. "#alerts" (default: the webhook's own).
+    #[schemars(with = "Option<String>")]
+    pub channel: Option<Spanned<String>>,
+    /// Refused: a webhook URL is a credential. Put it in `.env` and name it with `url_secret`.
+    #[schemars(with = "Option<String>")]
+    pub url: Option<Spanned<String>>,
+    /// Refused: put the password in `.env` and name it with `auth_password_secret`.
+    #[schemars(with = "Option<String>")]
+    pub auth_password: Option<Spanned<String>>,
+}
+
+/// What kind of receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverKind {
+    Email,
+    Webhook,
+    Slack,
+}
+
+impl ReceiverKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiverKind::Email => "email",
+            ReceiverKind::Webhook => "webhook",
+            ReceiverKind::Slack => "slack",
+        }
+    }
+}
+
+/// An app's service-level objectives, measured on its server spans (Tempo's span metrics).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Slo {
+    /// Share of requests that must succeed (not end in an error span), e.g. "99.5%".
+    #[schemars(with = "Option<String>")]
+    pub availability: Option<Spanned<String>>,
+    /// Latency objectives by percentile, e.g. `{ p99 = "500ms" }`: 99 % of requests faster
+    /// than 500 ms.
+    pub latency: Option<LatencySlo>,
+}
+
+/// Latency thresholds by percentile (`p95`, `p99`, `p999` = 99.9 %).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct LatencySlo {
+    /// 95 % of requests faster than this duration.
+    #[schemars(with = "Option<DurationText>")]
+    pub p95: Option<Spanned<String>>,
+    /// 99 % of requests faster than this duration.
+    #[schemars(with = "Option<DurationText>")]
+    pub p99: Option<Spanned<String>>,
+    /// 99.9 % of requests faster than this duration.
+    #[schemars(with = "Option<DurationText>")]
+    pub p999: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -279,6 +395,8 @@ ports_section! {
     node_exporter,
     /// cAdvisor (default 8080).
     cadvisor,
+    /// Alertmanager UI and API (default 9093).
+    alertmanager,
 }
 
 macro_rules! versions_section {
@@ -315,6 +433,8 @@ versions_section! {
     /// Tag of stackc's usage-scraper image; default: this stackc's own version. With
     /// `[usage] build = true`, the crate version (e.g. "0.1.0") the Dockerfile installs.
     usage_scraper,
+    /// Tag of `prom/alertmanager`.
+    alertmanager,
 }
 
 /// One application container.
@@ -368,6 +488,9 @@ pub struct App {
     /// When compose pulls `image`: "missing" (compose's default), "always", or "never" for
     /// an image built or loaded locally, which no registry image may stand in for.
     pub pull_policy: Option<PullPolicy>,
+    /// Service-level objectives (default: none): `availability = "99.5%"`,
+    /// `latency = { p99 = "500ms" }`. Measured on the app's traces, so it needs `otlp`.
+    pub slo: Option<Slo>,
 }
 
 /// An app's `secrets`: names passed through as they are, or mapped to host variables.

@@ -13,6 +13,7 @@ pub mod service {
     pub const NODE_EXPORTER: &str = "node-exporter";
     pub const CADVISOR: &str = "cadvisor";
     pub const USAGE_SCRAPER: &str = "usage-scraper";
+    pub const ALERTMANAGER: &str = "alertmanager";
 }
 
 /// Container ports inside the compose network.
@@ -28,6 +29,7 @@ pub mod port {
     pub const NODE_EXPORTER: u16 = 9100;
     pub const CADVISOR: u16 = 8080;
     pub const USAGE_SCRAPER: u16 = 9464;
+    pub const ALERTMANAGER: u16 = 9093;
 }
 
 /// Loki stream labels Alloy attaches to every container log line.
@@ -101,6 +103,27 @@ pub mod datasource {
     pub const LOKI: &str = "loki";
     pub const TEMPO: &str = "tempo";
     pub const POSTGRES: &str = "postgres";
+    pub const ALERTMANAGER: &str = "alertmanager";
+}
+
+/// Alert labels the rules set and Alertmanager routes, groups and inhibits on.
+pub mod alert {
+    /// `critical` (page) or `warning` (ticket).
+    pub const SEVERITY: &str = "severity";
+    /// The app an alert is about (its compose service).
+    pub const APP: &str = "app";
+    /// The stack's own component an alert is about (its compose service).
+    pub const COMPONENT: &str = "component";
+    /// The objective an SLO alert is about (`availability`, `latency-p99`).
+    pub const SLO: &str = "slo";
+    /// Where an SLO's indicator comes from: `spanmetrics`.
+    pub const SLI: &str = "sli";
+    pub const CRITICAL: &str = "critical";
+    pub const WARNING: &str = "warning";
+    /// The receiver that notifies no one (alerts stay visible in Grafana and Alertmanager).
+    pub const NO_RECEIVER: &str = "none";
+    /// Where Alertmanager reads its secrets: compose mounts each here by its variable name.
+    pub const SECRETS_DIR: &str = "/run/secrets";
 }
 
 /// The usage database's tables and roles.

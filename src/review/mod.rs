@@ -189,7 +189,7 @@ pub struct Board {
 /// `compose.yaml` runs them; the usage scraper's whole reference is `[usage]`'s resolved
 /// image instead. `tests/integration/review.rs` checks these facts against the rendered
 /// compose file.
-const COMPONENTS: [(&str, &str); 9] = [
+const COMPONENTS: [(&str, &str); 10] = [
     (service::ALLOY, "grafana/alloy"),
     (service::PROMETHEUS, "prom/prometheus"),
     (service::LOKI, "grafana/loki"),
@@ -199,6 +199,7 @@ const COMPONENTS: [(&str, &str); 9] = [
     (service::USAGE_SCRAPER, images::USAGE_SCRAPER),
     (service::NODE_EXPORTER, "prom/node-exporter"),
     (service::CADVISOR, "ghcr.io/google/cadvisor"),
+    (service::ALERTMANAGER, "prom/alertmanager"),
 ];
 
 /// The compose service that publishes a `[ports]` key.
@@ -212,6 +213,7 @@ fn port_service(key: PortKey) -> &'static str {
         PortKey::Postgres => service::POSTGRES,
         PortKey::NodeExporter => service::NODE_EXPORTER,
         PortKey::Cadvisor => service::CADVISOR,
+        PortKey::Alertmanager => service::ALERTMANAGER,
     }
 }
 
@@ -235,6 +237,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
             service::POSTGRES => v.postgres.clone(),
             service::USAGE_SCRAPER => v.usage_scraper.clone(),
             service::NODE_EXPORTER => v.node_exporter.clone(),
+            service::ALERTMANAGER => v.alertmanager.clone(),
             _ => v.cadvisor.clone(),
         };
         let mut facts = Service {

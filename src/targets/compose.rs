@@ -4,7 +4,8 @@
 //!
 //! Escaping: the template JSON-encodes every value; values that compose would
 //! interpolate have `$` doubled here first, so an app's `env` reaches it literally.
-//! Secrets are `${VAR:?…}` references to the user's `.env`, never values.
+//! Secrets are `${VAR:?…}` references to the user's `.env`, never values; Alertmanager's
+//! are compose `secrets` (files under `/run/secrets/`) created from `.env` variables.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,9 @@ struct Context {
     usage: Option<UsageContext>,
     apps: Vec<AppContext>,
     volumes: Vec<&'static str>,
+    /// Alertmanager's secrets: compose secrets of the same name, from `.env` variables,
+    /// mounted at `/run/secrets/<name>`.
+    alert_secrets: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +47,7 @@ struct Services {
     usage_scraper: Service,
     node_exporter: Service,
     cadvisor: Service,
+    alertmanager: Service,
 }
 
 #[derive(Serialize, Default)]
@@ -394,6 +399,15 @@ pub fn render(
             ports: publish(PortKey::Cadvisor),
             ..Service::default()
         },
+        alertmanager: Service {
+            image: format!("prom/alertmanager:{}", v.alertmanager),
+            ports: publish(PortKey::Alertmanager),
+            healthcheck: wget_check(&format!(
+                "http://127.0.0.1:{}/-/healthy",
+                port::ALERTMANAGER
+            )),
+            ..Service::default()
+        },
     };
 
     let apps = stack
@@ -442,6 +456,7 @@ pub fn render(
         .collect();
 
     let mut volumes = vec![
+        "alertmanager-data",
         "alloy-data",
         "grafana-data",
         "loki-data",
@@ -491,6 +506,7 @@ pub fn render(
         }),
         apps,
         volumes,
+        alert_secrets: stack.alerts.secrets(),
     };
     let compose = tidy_yaml(&templates.render("compose/compose.yaml.j2", &context)?);
 
@@ -578,6 +594,26 @@ fn env_example(stack: &Stack) -> String {
         out.push_str(&format!(
             "\n# Grafana's SMTP password ([grafana.smtp])\n{secret}=\n"
         ));
+    }
+    // A receiver may share Grafana's SMTP password variable: listed once, above.
+    let grafana_smtp = stack
+        .grafana
+        .smtp
+        .as_ref()
+        .and_then(|s| s.password_secret.clone());
+    let alert_secrets: Vec<String> = stack
+        .alerts
+        .secrets()
+        .into_iter()
+        .filter(|s| Some(s) != grafana_smtp.as_ref())
+        .collect();
+    if !alert_secrets.is_empty() {
+        out.push_str(
+            "\n# Alertmanager receivers ([alerts.receivers]): SMTP passwords and webhook URLs\n",
+        );
+        for name in &alert_secrets {
+            out.push_str(&format!("{name}=\n"));
+        }
     }
     // One line per host variable, with every app that reads it (and under which name).
     let mut readers: BTreeMap<&str, Vec<String>> = BTreeMap::new();

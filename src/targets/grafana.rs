@@ -1,4 +1,5 @@
-//! Grafana provisioning: datasources with fixed uids and the links between them
+//! Grafana provisioning: datasources with fixed uids (Alertmanager's included, so alerts
+//! show in Grafana even with no receiver) and the links between them
 //! (exemplars and derived fields to Tempo, traces to logs and metrics), the dashboard
 //! provider, and the dashboards themselves (`dashboards`), built as typed JSON.
 
@@ -29,6 +30,7 @@ struct Uids {
     loki: &'static str,
     tempo: &'static str,
     postgres: &'static str,
+    alertmanager: &'static str,
 }
 
 #[derive(Serialize)]
@@ -37,6 +39,7 @@ struct Urls {
     loki: String,
     tempo: String,
     postgres: String,
+    alertmanager: String,
 }
 
 #[derive(Serialize)]
@@ -99,12 +102,14 @@ pub fn render(
             loki: datasource::LOKI,
             tempo: datasource::TEMPO,
             postgres: datasource::POSTGRES,
+            alertmanager: datasource::ALERTMANAGER,
         },
         urls: Urls {
             prometheus: format!("http://{}:{}", service::PROMETHEUS, port::PROMETHEUS),
             loki: format!("http://{}:{}", service::LOKI, port::LOKI),
             tempo: format!("http://{}:{}", service::TEMPO, port::TEMPO),
             postgres: format!("{}:{}", service::POSTGRES, port::POSTGRES),
+            alertmanager: format!("http://{}:{}", service::ALERTMANAGER, port::ALERTMANAGER),
         },
         scrape_interval: stack.metrics.scrape_interval.prometheus(),
         metadata: Metadata {

@@ -2,12 +2,14 @@
 //! targets, so adding one means adding a module and a line there. Targets never do I/O:
 //! they turn a `Stack` into `OutputFile`s, and `emit` decides what reaches the disk.
 
+pub mod alertmanager;
 pub mod alloy;
 pub mod compose;
 pub mod grafana;
 pub mod loki;
 pub mod postgres;
 pub mod prometheus;
+pub mod rules;
 pub mod scraper;
 pub mod tempo;
 
@@ -52,11 +54,13 @@ impl Default for Options {
 pub type Render = fn(&Stack, &Templates, &Options) -> anyhow::Result<Vec<OutputFile>>;
 
 /// Every target, in the order their files are listed in the manifest.
-pub fn all() -> [(&'static str, Render); 8] {
+pub fn all() -> [(&'static str, Render); 10] {
     [
         ("compose", compose::render),
         ("alloy", alloy::render),
         ("prometheus", prometheus::render),
+        ("prometheus-rules", rules::render),
+        ("alertmanager", alertmanager::render),
         ("loki", loki::render),
         ("tempo", tempo::render),
         ("grafana", grafana::render),

@@ -4,6 +4,8 @@
 //! Retention is `storage.tsdb.retention.time` in this file for Prometheus 3.8 and later
 //! (where the command-line flag is deprecated), the flag in compose.yaml before that.
 //! Apps that push OTLP metrics (`metrics = "otlp"`) have no job: Alloy remote-writes them.
+//! The alerting rules are loaded from `rules/*.rules.yml` (`targets::rules`) and their
+//! alerts sent to Alertmanager.
 
 use serde::Serialize;
 
@@ -27,6 +29,10 @@ struct Context {
     extra_rules: &'static str,
     extra_targets: &'static str,
     extra_job: &'static str,
+    /// `rule_files` glob, relative to prometheus.yml (`targets::rules` writes them).
+    rule_files: &'static str,
+    /// `host:port` of Alertmanager.
+    alertmanager: String,
 }
 
 /// One scrape job.
@@ -73,6 +79,7 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
             ..component("node-exporter", service::NODE_EXPORTER, port::NODE_EXPORTER)
         },
         component("cadvisor", service::CADVISOR, port::CADVISOR),
+        component("alertmanager", service::ALERTMANAGER, port::ALERTMANAGER),
     ];
     if stack.usage.is_some() {
         jobs.push(component(
@@ -142,6 +149,9 @@ Every `*.yml` file here is a Prometheus file_sd target list, scraped by the job
 Prometheus watches these files: edits apply without a restart. `stackc build` never
 changes or removes anything here but this README.
 ";
+/// The rule files Prometheus loads, relative to `prometheus.yml`: not the `*.test.yml`
+/// unit tests beside them.
+pub const RULE_FILES: &str = "rules/*.rules.yml";
 
 pub fn render(
     stack: &Stack,
@@ -164,6 +174,8 @@ pub fn render(
         extra_rules: extend::PROMETHEUS_RULES_GLOB,
         extra_targets: extend::PROMETHEUS_TARGETS_GLOB,
         extra_job: extend::PROMETHEUS_TARGETS_JOB,
+        rule_files: RULE_FILES,
+        alertmanager: format!("{}:{}", service::ALERTMANAGER, port::ALERTMANAGER),
     };
     Ok(vec![
         templates.file(

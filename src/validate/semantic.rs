@@ -22,7 +22,7 @@ use crate::raw::{self, PortSetting, StackFile};
 use crate::wiring::service;
 
 /// Compose services the stack itself defines; apps cannot take these names.
-pub(crate) const RESERVED_SERVICES: [&str; 9] = [
+pub(crate) const RESERVED_SERVICES: [&str; 10] = [
     service::ALLOY,
     service::PROMETHEUS,
     service::LOKI,
@@ -32,6 +32,7 @@ pub(crate) const RESERVED_SERVICES: [&str; 9] = [
     service::NODE_EXPORTER,
     service::CADVISOR,
     service::USAGE_SCRAPER,
+    service::ALERTMANAGER,
 ];
 
 /// The stack's own service names an app cannot take: PostgreSQL and the usage scraper only
@@ -348,6 +349,10 @@ fn warn_exposed(cx: &mut Cx<'_>, bind: &Spanned<String>, ports: &Ports) {
         ),
         (PortKey::NodeExporter, "node-exporter (the host's metrics)"),
         (PortKey::Cadvisor, "cAdvisor (every container's metrics)"),
+        (
+            PortKey::Alertmanager,
+            "Alertmanager (every alert, and anyone can silence them)",
+        ),
     ]
     .into_iter()
     .filter_map(|(key, what)| ports.get(key).map(|port| format!("{port} {what}")))
@@ -696,6 +701,24 @@ pub(crate) fn resolve(
     let external_labels = resolve_external_labels(&mut cx, metrics_raw);
     let extra_scrapes = resolve_extra_scrapes(&mut cx, metrics_raw, &apps);
     let grafana = resolve_grafana(&mut cx, raw.grafana.as_ref(), usage.is_some());
+    // [alerts]; SLO windows need the metrics they look back over.
+    let alerts = resolve_alerts(&mut cx, raw, &apps);
+    if let Some(retention) = &metrics_raw.retention
+        && metrics_retention < Duration::from_secs(3 * 24 * 3600)
+        && apps.iter().any(|a| !a.slos.is_empty())
+    {
+        cx.error(
+            Diagnostic::warning(
+                retention.span(),
+                format!(
+                    "`retention` in `[metrics]` ({}) is shorter than the 3d window of the SLO ticket alerts",
+                    retention.get_ref()
+                ),
+            )
+            .with_help("the slowest burn-rate alert averages over 3 days; with less data it measures a shorter window and fires on shorter, smaller burns. Keep at least \"3d\""),
+        );
+    }
+
     let stack = Stack {
         name,
         bind,
@@ -722,6 +745,7 @@ pub(crate) fn resolve(
         versions,
         grafana,
         apps,
+        alerts,
     };
     (Some(stack), cx.out)
 }
@@ -770,6 +794,11 @@ fn resolve_versions(cx: &mut Cx<'_>, raw: Option<&raw::VersionsSection>) -> Vers
         ),
         cadvisor: tag(raw.cadvisor.as_ref(), defaults::CADVISOR, "cadvisor"),
         usage_scraper: tag(raw.usage_scraper.as_ref(), images::VERSION, "usage_scraper"),
+        alertmanager: tag(
+            raw.alertmanager.as_ref(),
+            defaults::ALERTMANAGER,
+            "alertmanager",
+        ),
     }
 }
 
@@ -873,6 +902,7 @@ fn port_setting(raw: &raw::PortsSection, key: PortKey) -> Option<&Spanned<PortSe
         PortKey::Postgres => raw.postgres.as_ref(),
         PortKey::NodeExporter => raw.node_exporter.as_ref(),
         PortKey::Cadvisor => raw.cadvisor.as_ref(),
+        PortKey::Alertmanager => raw.alertmanager.as_ref(),
     }
 }
 
@@ -1367,10 +1397,477 @@ fn resolve_apps(
             env,
             secrets,
             pull_policy: app.pull_policy.map(crate::raw::PullPolicy::as_str),
+            slos: resolve_slos(cx, app, name, &pointer, otlp),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The highest objective whose fast-burn page can still fire: 14.4 times the budget must
+/// stay below 100 % (objective above 93.06 %).
+const MIN_PAGEABLE_PPM: u32 = 930_556;
+
+/// `[apps.x.slo]`: availability and latency objectives, measured on Tempo's span metrics.
+fn resolve_slos(
+    cx: &mut Cx<'_>,
+    app: &raw::App,
+    name: &str,
+    pointer: &str,
+    otlp: bool,
+) -> Vec<crate::model::Slo> {
+    let Some(slo) = &app.slo else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if !otlp {
+        cx.error(
+            Diagnostic::error(
+                cx.spans.key_span(&format!("{pointer}/slo")),
+                format!("app `{name}` has an `slo`, but `otlp = false`: there is nothing to measure it on"),
+            )
+            .with_help("objectives are measured on the app's server spans (Tempo's span metrics): remove `otlp = false` and have the app send traces"),
+        );
+    }
+    if let Some(availability) = &slo.availability
+        && let Some(ppm) = percentage(cx, availability, &format!("`availability` of app `{name}`"))
+    {
+        out.push(crate::model::Slo {
+            key: "availability",
+            objective_ppm: ppm,
+            latency: None,
+        });
+    }
+    if let Some(latency) = &slo.latency {
+        for (key, ppm, value) in [
+            ("p95", 950_000, latency.p95.as_ref()),
+            ("p99", 990_000, latency.p99.as_ref()),
+            ("p999", 999_000, latency.p999.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            let threshold = match Duration::parse(value.get_ref()) {
+                Ok(d) => d,
+                Err(why) => {
+                    cx.error(
+                        Diagnostic::error(
+                            value.span(),
+                            format!(
+                                "invalid duration `{}` for the `{key}` latency objective of app `{name}`: {why}",
+                                value.get_ref()
+                            ),
+                        )
+                        .with_help("a latency threshold is a duration, e.g. `p99 = \"500ms\"`"),
+                    );
+                    continue;
+                }
+            };
+            if threshold > Duration::from_secs(3600) {
+                cx.error(
+                    Diagnostic::error(
+                        value.span(),
+                        format!("the `{key}` latency objective of app `{name}` is longer than 1h"),
+                    )
+                    .with_help("Tempo's span-metrics histogram holds request durations up to about an hour"),
+                );
+                continue;
+            }
+            out.push(crate::model::Slo {
+                key,
+                objective_ppm: ppm,
+                latency: Some(threshold),
+            });
+        }
+    }
+    out
+}
+
+/// `"99.5%"` in parts per million; an error (and `None`) unless strictly between 0 and 100 %.
+fn percentage(cx: &mut Cx<'_>, value: &Spanned<String>, place: &str) -> Option<u32> {
+    let text = value.get_ref().trim();
+    let number = text.strip_suffix('%').map(str::trim);
+    let parsed = number.and_then(|n| {
+        let valid = !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && n.matches('.').count() <= 1
+            && !n.starts_with('.')
+            && !n.ends_with('.');
+        valid.then(|| n.parse::<f64>().ok()).flatten()
+    });
+    let Some(percent) = parsed else {
+        cx.error(
+            Diagnostic::error(
+                value.span(),
+                format!("{place} must be a percentage, found `{}`", value.get_ref()),
+            )
+            .with_help("write the share of good requests with a `%`, e.g. \"99.5%\""),
+        );
+        return None;
+    };
+    if percent >= 100.0 || percent <= 0.0 {
+        cx.error(
+            Diagnostic::error(
+                value.span(),
+                format!("{place} must be above 0% and below 100%, found `{}`", value.get_ref()),
+            )
+            .with_help("100% leaves no error budget: every failed request would page; common objectives are \"99%\", \"99.5%\" and \"99.9%\""),
+        );
+        return None;
+    }
+    let ppm = (percent * 10_000.0).round();
+    if (ppm - percent * 10_000.0).abs() > 1e-6 || ppm >= 1_000_000.0 {
+        cx.error(
+            Diagnostic::error(
+                value.span(),
+                format!("{place} has more than four decimals: `{}`", value.get_ref()),
+            )
+            .with_help("e.g. \"99.99%\""),
+        );
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ppm = ppm as u32;
+    if ppm < MIN_PAGEABLE_PPM {
+        cx.error(
+            Diagnostic::warning(
+                value.span(),
+                format!("{place} is below 93.06%: its fast-burn page can never fire"),
+            )
+            .with_help("the page fires when 14.4 times the error budget is burnt; with a budget above 6.94% that is more than every request failing. The slower ticket alerts still work"),
+        );
+    }
+    Some(ppm)
+}
+
+/// `[alerts]`: receivers (credentials only through `.env` variables) and the routes.
+fn resolve_alerts(cx: &mut Cx<'_>, raw: &StackFile, apps: &[App]) -> crate::model::Alerts {
+    use crate::model::{Receiver, ReceiverKind};
+    let empty = raw::AlertsSection::default();
+    let section = raw.alerts.as_ref().unwrap_or(&empty);
+    let own_secrets = [
+        crate::wiring::secret::GRAFANA_ADMIN_PASSWORD,
+        crate::wiring::secret::POSTGRES_PASSWORD,
+        crate::wiring::secret::SCRAPER_DB_PASSWORD,
+        crate::wiring::secret::READER_DB_PASSWORD,
+    ];
+    let mut receivers = Vec::new();
+    for (name, receiver) in section.receivers.iter().flatten() {
+        let name_text = name.get_ref();
+        let pointer = format!(
+            "/alerts/receivers/{}",
+            crate::load::pointer_segment(name_text)
+        );
+        let header = cx.spans.key_span(&pointer);
+        let header = if header.is_empty() {
+            name.span()
+        } else {
+            header
+        };
+        if !is_receiver_name(name_text) {
+            cx.error(
+                Diagnostic::error(
+                    header.clone(),
+                    format!("`{name_text}` is not a valid receiver name"),
+                )
+                .with_help("use letters, digits, `_` and `-`, starting with a letter"),
+            );
+        }
+        if name_text == crate::wiring::alert::NO_RECEIVER {
+            cx.error(
+                Diagnostic::error(header.clone(), format!("`{name_text}` is the name of stackc's built-in receiver that notifies no one"))
+                    .with_help("give the receiver another name"),
+            );
+        }
+        let place = format!("receiver `{name_text}`");
+        for (key, value, instead) in [
+            ("url", receiver.url.as_ref(), "url_secret"),
+            (
+                "auth_password",
+                receiver.auth_password.as_ref(),
+                "auth_password_secret",
+            ),
+        ] {
+            if let Some(value) = value {
+                cx.error(
+                    Diagnostic::error(
+                        value.span(),
+                        format!("`{key}` of {place} is written inline; it is a credential and must come from a secret"),
+                    )
+                    .with_help(format!(
+                        "put it in .env as a variable, e.g. `ALERT_{}={}`, and write `{instead} = \"ALERT_{}\"`: generated files never hold it",
+                        name_text.to_ascii_uppercase().replace('-', "_"),
+                        if key == "url" { "https://..." } else { "..." },
+                        name_text.to_ascii_uppercase().replace('-', "_"),
+                    )),
+                );
+            }
+        }
+        let secret = |cx: &mut Cx<'_>,
+                      key: &str,
+                      value: Option<&Spanned<String>>|
+         -> Option<String> {
+            let value = value?;
+            let text = value.get_ref();
+            if !is_env_name(text) {
+                cx.error(
+                    Diagnostic::error(value.span(), format!("`{key}` of {place} must name an environment variable, found `{text}`"))
+                        .with_help("use letters, digits and `_`, not starting with a digit, e.g. \"ALERT_WEBHOOK_URL\"; the value goes in .env"),
+                );
+            } else if own_secrets.contains(&text.as_str()) {
+                cx.error(
+                    Diagnostic::error(
+                        value.span(),
+                        format!("`{text}` is one of the stack's own secrets"),
+                    )
+                    .with_help("give the receiver's secret its own variable name"),
+                );
+            } else if let Some(app) = apps.iter().find(|a| a.secrets.values().any(|host| host == text)) {
+                cx.error(
+                    Diagnostic::error(value.span(), format!("`{text}` is also a secret of app `{}`", app.name))
+                        .with_help("give the receiver's secret its own variable name: an app should never see the alerting credentials"),
+                );
+            }
+            Some(text.clone())
+        };
+        let Some(kind) = &receiver.kind else {
+            cx.error(
+                Diagnostic::error(header.clone(), format!("{place} needs a `kind`"))
+                    .with_help("add `kind = \"email\"`, `\"webhook\"` or `\"slack\"`"),
+            );
+            continue;
+        };
+        let field = |key: &str, v: Option<&Spanned<String>>| v.map(|v| (key.to_owned(), v.span()));
+        let fields: Vec<(String, std::ops::Range<usize>)> = [
+            field("to", receiver.to.as_ref()),
+            field("from", receiver.from.as_ref()),
+            field("smarthost", receiver.smarthost.as_ref()),
+            field("auth_username", receiver.auth_username.as_ref()),
+            field(
+                "auth_password_secret",
+                receiver.auth_password_secret.as_ref(),
+            ),
+            receiver
+                .require_tls
+                .as_ref()
+                .map(|v| ("require_tls".to_owned(), v.span())),
+            field("url_secret", receiver.url_secret.as_ref()),
+            field("channel", receiver.channel.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let allowed: &[&str] = match kind.get_ref() {
+            raw::ReceiverKind::Email => &[
+                "to",
+                "from",
+                "smarthost",
+                "auth_username",
+                "auth_password_secret",
+                "require_tls",
+            ],
+            raw::ReceiverKind::Webhook => &["url_secret"],
+            raw::ReceiverKind::Slack => &["url_secret", "channel"],
+        };
+        for (key, span) in &fields {
+            if !allowed.contains(&key.as_str()) {
+                cx.error(
+                    Diagnostic::error(
+                        span.clone(),
+                        format!(
+                            "`{key}` does not apply to {place}, a `{}` receiver",
+                            kind.get_ref().as_str()
+                        ),
+                    )
+                    .with_help(format!(
+                        "a `{}` receiver takes {}",
+                        kind.get_ref().as_str(),
+                        allowed
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+        }
+        let required = |cx: &mut Cx<'_>, key: &str, value: Option<&Spanned<String>>| -> String {
+            match value {
+                Some(v) if !v.get_ref().trim().is_empty() => v.get_ref().clone(),
+                Some(v) => {
+                    cx.error(Diagnostic::error(
+                        v.span(),
+                        format!("`{key}` of {place} is empty"),
+                    ));
+                    String::new()
+                }
+                None => {
+                    cx.error(Diagnostic::error(
+                        header.clone(),
+                        format!("{place} (`{}`) needs `{key}`", kind.get_ref().as_str()),
+                    ));
+                    String::new()
+                }
+            }
+        };
+        let resolved = match kind.get_ref() {
+            raw::ReceiverKind::Email => {
+                let to = required(cx, "to", receiver.to.as_ref());
+                let from = required(cx, "from", receiver.from.as_ref());
+                let smarthost = required(cx, "smarthost", receiver.smarthost.as_ref());
+                if let Some(host) = &receiver.smarthost
+                    && !is_host_port(host.get_ref())
+                {
+                    cx.error(
+                        Diagnostic::error(
+                            host.span(),
+                            format!(
+                                "`smarthost` of {place} must be `host:port`, found `{}`",
+                                host.get_ref()
+                            ),
+                        )
+                        .with_help("e.g. \"smtp.example.com:587\""),
+                    );
+                }
+                ReceiverKind::Email {
+                    to,
+                    from,
+                    smarthost,
+                    auth_username: receiver.auth_username.as_ref().map(|u| u.get_ref().clone()),
+                    password_secret: secret(
+                        cx,
+                        "auth_password_secret",
+                        receiver.auth_password_secret.as_ref(),
+                    ),
+                    require_tls: receiver.require_tls.as_ref().is_none_or(|t| *t.get_ref()),
+                }
+            }
+            raw::ReceiverKind::Webhook | raw::ReceiverKind::Slack => {
+                let url_secret = match secret(cx, "url_secret", receiver.url_secret.as_ref()) {
+                    Some(s) => s,
+                    None => {
+                        if receiver.url.is_none() {
+                            cx.error(
+                                Diagnostic::error(header.clone(), format!("{place} (`{}`) needs `url_secret`", kind.get_ref().as_str()))
+                                    .with_help("name the .env variable that holds the URL, e.g. `url_secret = \"ALERT_WEBHOOK_URL\"`"),
+                            );
+                        }
+                        String::new()
+                    }
+                };
+                if *kind.get_ref() == raw::ReceiverKind::Webhook {
+                    ReceiverKind::Webhook { url_secret }
+                } else {
+                    ReceiverKind::Slack {
+                        url_secret,
+                        channel: receiver.channel.as_ref().map(|c| c.get_ref().clone()),
+                    }
+                }
+            }
+        };
+        receivers.push(Receiver {
+            name: name_text.clone(),
+            kind: resolved,
+        });
+    }
+    let names: Vec<&str> = receivers.iter().map(|r| r.name.as_str()).collect();
+    let reference =
+        |cx: &mut Cx<'_>, key: &str, value: Option<&Spanned<String>>| -> Option<String> {
+            let value = value?;
+            let text = value.get_ref();
+            if !names.contains(&text.as_str()) {
+                let mut d = Diagnostic::error(
+                    value.span(),
+                    format!("`{key}` names an unknown receiver `{text}`"),
+                );
+                d = match crate::diagnostic::did_you_mean(text, names.iter().copied()) {
+                    Some(close) => d.with_help(close),
+                    None if names.is_empty() => d.with_help(format!(
+                        "define it as `[alerts.receivers.{text}]` with a `kind`"
+                    )),
+                    None => d.with_help(format!(
+                        "the receivers are {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                };
+                cx.error(d);
+            }
+            Some(text.clone())
+        };
+    let default_receiver = reference(cx, "default_receiver", section.default_receiver.as_ref());
+    let critical_receiver = reference(cx, "critical_receiver", section.critical_receiver.as_ref());
+    let warning_receiver = reference(cx, "warning_receiver", section.warning_receiver.as_ref());
+    let group_wait = cx.duration_within(
+        section.group_wait.as_ref(),
+        defaults::GROUP_WAIT,
+        "`group_wait` in `[alerts]`",
+        Duration::from_secs(1),
+        Some(Duration::from_secs(3600)),
+    );
+    let group_interval = cx.duration_within(
+        section.group_interval.as_ref(),
+        defaults::GROUP_INTERVAL,
+        "`group_interval` in `[alerts]`",
+        Duration::from_secs(1),
+        Some(Duration::from_secs(24 * 3600)),
+    );
+    let repeat_interval = cx.duration_within(
+        section.repeat_interval.as_ref(),
+        defaults::REPEAT_INTERVAL,
+        "`repeat_interval` in `[alerts]`",
+        Duration::from_secs(60),
+        Some(Duration::from_secs(7 * 24 * 3600)),
+    );
+    if let Some(section_span) = raw.alerts.as_ref().map(|_| cx.spans.key_span("/alerts"))
+        && !receivers.is_empty()
+        && default_receiver.is_none()
+        && (critical_receiver.is_none() || warning_receiver.is_none())
+    {
+        cx.error(
+            Diagnostic::warning(
+                section_span,
+                "`[alerts]` has receivers, but some alerts reach none of them",
+            )
+            .with_help(
+                "set `default_receiver`, or both `critical_receiver` and `warning_receiver`",
+            ),
+        );
+    }
+    for (name, receiver) in section.receivers.iter().flatten() {
+        let used = [&default_receiver, &critical_receiver, &warning_receiver]
+            .iter()
+            .any(|r| r.as_deref() == Some(name.get_ref().as_str()));
+        if !used && receiver.kind.is_some() {
+            cx.error(
+                Diagnostic::warning(
+                    name.span(),
+                    format!("receiver `{}` is never used", name.get_ref()),
+                )
+                .with_help(
+                    "name it in `default_receiver`, `critical_receiver` or `warning_receiver`",
+                ),
+            );
+        }
+    }
+    let differs = |r: Option<String>| r.filter(|r| Some(r) != default_receiver.as_ref());
+    crate::model::Alerts {
+        receivers,
+        critical_receiver: differs(critical_receiver),
+        warning_receiver: differs(warning_receiver),
+        default_receiver,
+        group_wait,
+        group_interval,
+        repeat_interval,
+    }
+}
+
+/// Alertmanager receiver names as stackc accepts them: `[A-Za-z][A-Za-z0-9_-]*`.
+fn is_receiver_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// An app's `otlp`, or its deprecated alias `traces` (a warning; both together are an error).

@@ -3,6 +3,7 @@
 //! tools, build semantics, property tests of the checker, the review of a stack change
 //! (`stackc diff --base`), and what a release promises.
 
+mod alerts;
 mod build;
 mod cli;
 mod demo_app;

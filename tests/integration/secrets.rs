@@ -278,6 +278,19 @@ fn every_secret_is_required_and_listed_in_env_example() {
                 required.insert(name);
             }
         }
+        // Alertmanager's secrets are compose secrets from `.env` variables (files under
+        // /run/secrets/): compose refuses to start while one is unset ("environment
+        // variable %q required by file %q is not set").
+        for (name, definition) in compose["secrets"].as_object().into_iter().flatten() {
+            assert_eq!(
+                definition.as_object().unwrap().len(),
+                1,
+                "{name}: only `environment`"
+            );
+            let variable = definition["environment"].as_str().unwrap();
+            assert_eq!(variable, name, "{}", case.display());
+            required.insert(variable.to_owned());
+        }
         let listed = env_example_names(&read(".env.example"));
         assert_eq!(required, listed, "{}", case.display());
 

@@ -1,7 +1,8 @@
-//! The one list of Prometheus metric names the dashboards may query, grouped by the part of
-//! the stack that produces them. Dashboards name metrics only through these constants, and
-//! a test parses every dashboard query and fails on a name that is not listed here for a
-//! source this stack runs (the scraper's metrics exist only when `[usage]` is on).
+//! The one list of Prometheus metric names the dashboards and the alerting rules
+//! (`targets::rules`) may query, grouped by the part of the stack that produces them. They
+//! name metrics only through these constants, and tests parse every dashboard query and
+//! every rule and fail on a name that is not listed here for a source this stack runs (the
+//! scraper's metrics exist only when `[usage]` is on), or on a listed name nothing uses.
 //!
 //! Sources: Prometheus's scrape of any target (`up`), node-exporter, cAdvisor, Tempo's
 //! metrics generator (span metrics and service graphs, remote-written into Prometheus),
@@ -48,6 +49,7 @@ catalog! {
         MEM_WORKING_SET = "container_memory_working_set_bytes",
         NET_RX = "container_network_receive_bytes_total",
         NET_TX = "container_network_transmit_bytes_total",
+        START_TIME = "container_start_time_seconds", // rules: a container restarting
     }
     /// Tempo's metrics generator: span metrics and service graphs (Prometheus remote write).
     spanmetrics {
@@ -67,12 +69,14 @@ catalog! {
         SAMPLES_APPENDED = "prometheus_tsdb_head_samples_appended_total",
         HEAD_SERIES = "prometheus_tsdb_head_series",
         HTTP_REQUESTS = "prometheus_http_requests_total",
+        RULE_EVALUATION_FAILURES = "prometheus_rule_evaluation_failures_total", // rules
     }
     /// Loki's own `/metrics`.
     loki {
         LINES_RECEIVED = "loki_distributor_lines_received_total",
         BYTES_RECEIVED = "loki_distributor_bytes_received_total",
         REQUEST_DURATION_COUNT = "loki_request_duration_seconds_count",
+        DISCARDED_SAMPLES = "loki_discarded_samples_total", // rules: refused lines by `reason`
     }
     /// Tempo's own `/metrics`.
     tempo {
@@ -85,6 +89,7 @@ catalog! {
         RUNNING_COMPONENTS = "alloy_component_controller_running_components",
         LOKI_SENT_ENTRIES = "loki_write_sent_entries_total",
         LOKI_DROPPED_ENTRIES = "loki_write_dropped_entries_total",
+        REMOTE_SAMPLES_FAILED = "prometheus_remote_storage_samples_failed_total", // rules: `prometheus.remote_write`
     }
     /// Grafana's own `/metrics`.
     grafana {

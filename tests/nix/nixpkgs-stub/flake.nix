@@ -67,6 +67,7 @@
           names = [
             # from the shared stub
             "prometheus"
+            "prometheus-alertmanager"
             "grafana"
             "grafana-loki"
             "tempo"

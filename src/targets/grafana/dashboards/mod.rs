@@ -128,6 +128,7 @@ fn components(stack: &Stack) -> Vec<&'static str> {
         service::GRAFANA,
         service::NODE_EXPORTER,
         service::CADVISOR,
+        service::ALERTMANAGER,
     ];
     if stack.usage.is_some() {
         out.push(service::USAGE_SCRAPER);

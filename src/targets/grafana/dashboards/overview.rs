@@ -1,4 +1,4 @@
-//! *Stack overview*: which targets are up, what the stack ingests (log lines, spans and
+//! *Stack overview*: the alerts firing or pending, which targets are up, what the stack ingests (log lines, spans and
 //! samples per second), errors across apps from traces and logs, and the log rate per
 //! service. The header links to every other dashboard of the stack.
 
@@ -19,6 +19,28 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "overview",
         "stack overview",
         "Is everything up, how much is coming in, and where the errors are. Start here.",
+    );
+    b.row("Alerts");
+    b.panel(
+        PanelSpec::new("alertlist", "Firing and pending alerts", 24, 6)
+            .describe("The stack's alerting rules (prometheus/rules/) that fire or are pending, from Prometheus; Alertmanager routes them to the receivers of [alerts]. Each alert's `dashboard` annotation links to the panel that shows it.")
+            .options(json!({
+                "viewMode": "list",
+                "groupMode": "default",
+                "groupBy": [],
+                "maxItems": 20,
+                "sortOrder": 1,
+                "dashboardAlerts": false,
+                "alertName": "",
+                "alertInstanceLabelFilter": "",
+                "stateFilter": {
+                    "firing": true,
+                    "pending": true,
+                    "noData": false,
+                    "normal": false,
+                    "error": true
+                }
+            })),
     );
     b.row("Targets");
     b.panel(
