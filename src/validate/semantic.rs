@@ -1620,7 +1620,10 @@ fn resolve_alerts(cx: &mut Cx<'_>, raw: &StackFile, apps: &[App]) -> crate::mode
                     )
                     .with_help("give the receiver's secret its own variable name"),
                 );
-            } else if let Some(app) = apps.iter().find(|a| a.secrets.values().any(|host| host == text)) {
+            } else if let Some(app) = apps
+                .iter()
+                .find(|a| a.secrets.values().any(|host| host == text))
+            {
                 cx.error(
                     Diagnostic::error(value.span(), format!("`{text}` is also a secret of app `{}`", app.name))
                         .with_help("give the receiver's secret its own variable name: an app should never see the alerting credentials"),
