@@ -485,7 +485,7 @@ mod tests {
         let port = subschema_at("/ports/grafana").unwrap();
         assert_eq!(describe(&port), "an integer from 1 to 65535 or `false`");
         let secrets = subschema_at("/apps/x/secrets").unwrap();
-        assert_eq!(describe(&secrets), "an array of strings");
+        assert_eq!(describe(&secrets), "an array of strings or a table");
     }
 
     #[test]

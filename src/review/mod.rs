@@ -275,6 +275,11 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                         .push(("log level field".into(), field.clone()));
                 }
             }
+            service::ALERTMANAGER => {
+                facts.volumes = vec!["alertmanager-data"];
+                // receiver credentials: compose secrets from `.env` variables
+                facts.secrets.extend(stack.alerts.secrets());
+            }
             service::GRAFANA => {
                 facts.volumes = vec!["grafana-data"];
                 facts.secrets.insert(secret::GRAFANA_ADMIN_PASSWORD.into());

@@ -319,6 +319,7 @@ fn cases() -> Vec<Case> {
                 "medium secret-required component grafana: USAGE_READER_DB_PASSWORD",
                 "medium secret-required component postgres: POSTGRES_PASSWORD",
                 "medium secret-required component postgres: USAGE_SCRAPER_DB_PASSWORD",
+                "low port-published component alertmanager: ports",
                 "low port-published component alloy: ports",
                 "low port-published component cadvisor: ports",
                 "low port-published component grafana: ports",
@@ -336,6 +337,7 @@ fn cases() -> Vec<Case> {
                 "[stack]\nbind = \"0.0.0.0\"\n[usage]\nenabled = false\n[ports]\nalloy = false\notlp_grpc = false\notlp_http = false\ncadvisor = false\nloki = false\ntempo = false\nnode_exporter = false\nprometheus = false",
             ),
             expect: &[
+                "high port-exposed component alertmanager: ports",
                 "high port-exposed component grafana: ports",
                 "medium secret-required component grafana: GRAFANA_ADMIN_PASSWORD",
             ],
@@ -521,6 +523,11 @@ fn facts_match_the_compose_file() {
                         .collect()
                 })
                 .unwrap_or_default();
+            // ...and compose secrets (Alertmanager's receiver credentials, from `.env`)
+            let mut secrets = secrets;
+            for name in service["secrets"].as_sequence().into_iter().flatten() {
+                secrets.insert(name.as_str().unwrap().to_owned());
+            }
             assert_eq!(secrets, facts.secrets, "{at}: secrets");
             let volumes: Vec<String> = service["volumes"]
                 .as_sequence()
