@@ -11,7 +11,8 @@
 //!
 //! Every metric a rule reads comes from `grafana::metrics` (a test checks this), every
 //! alert carries `severity`, `summary`, `description` and a `dashboard` link to the panel
-//! that shows it (`/d/<uid>?viewPanel=<id>`, relative to Grafana's root URL).
+//! that shows it (`<root_url>/d/<uid>?viewPanel=<id>`; relative without `[grafana]
+//! root_url`).
 //!
 //! Kept to what Debian's promtool 2.42 parses and evaluates.
 
@@ -191,7 +192,8 @@ fn alternation<S: AsRef<str>>(names: &[S]) -> String {
 }
 
 /// `/d/<uid>?viewPanel=<id>` for the panel titled `title` of dashboard `slug`, with
-/// `var-app` when the dashboard picks an app. Grafana's root URL comes before it.
+/// `var-app` when the dashboard picks an app; prefixed with `[grafana] root_url` when set
+/// (notifications then carry a link that opens), else relative to Grafana's root.
 /// Panics (a stackc bug) when the dashboard has no such panel.
 fn panel_link(stack: &Stack, slug: &str, title: &str, app: Option<&str>) -> String {
     let uid = format!("{}-{slug}", stack.name);
@@ -204,9 +206,14 @@ fn panel_link(stack: &Stack, slug: &str, title: &str, app: Option<&str>) -> Stri
         .iter()
         .find(|p| p.title == title)
         .unwrap_or_else(|| panic!("no panel `{title}` on `{uid}` (this is a stackc bug)"));
+    let root = stack
+        .grafana
+        .root_url
+        .as_deref()
+        .map_or("", |r| r.trim_end_matches('/'));
     match app {
-        Some(app) => format!("/d/{uid}?var-app={app}&viewPanel={}", panel.id),
-        None => format!("/d/{uid}?viewPanel={}", panel.id),
+        Some(app) => format!("{root}/d/{uid}?var-app={app}&viewPanel={}", panel.id),
+        None => format!("{root}/d/{uid}?viewPanel={}", panel.id),
     }
 }
 

@@ -276,7 +276,15 @@ fn every_alert_has_severity_annotations_and_links_to_a_real_panel() {
                 assert!(!rule.annotations[key].is_empty(), "{case} {name}: {key}");
             }
             let link = &rule.annotations["dashboard"];
-            let rest = link.strip_prefix("/d/").expect("relative /d/ link");
+            let root = stack
+                .grafana
+                .root_url
+                .as_deref()
+                .map_or("", |r| r.trim_end_matches('/'));
+            let rest = link
+                .strip_prefix(root)
+                .and_then(|l| l.strip_prefix("/d/"))
+                .expect("[grafana] root_url, then /d/");
             let (uid, query) = rest.split_once('?').unwrap();
             let board = boards
                 .iter()
