@@ -359,8 +359,88 @@ pub struct App {
     pub secrets: BTreeMap<String, String>,
     /// compose's `pull_policy` (`missing`, `always`, `never`); `None` leaves compose's default.
     pub pull_policy: Option<&'static str>,
+    /// Container port Prometheus scrapes (`metrics_port`, default `port`).
+    pub metrics_port: u16,
+    /// More container ports (`ports`).
+    pub ports: Vec<AppPort>,
+    /// `command` and `entrypoint`.
+    pub command: Option<Command>,
+    pub entrypoint: Option<Command>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    /// `volumes`, in file order.
+    pub volumes: Vec<Volume>,
+    /// Apps started first, sorted.
+    pub depends_on: Vec<String>,
+    pub healthcheck: Option<Healthcheck>,
+    /// Container labels.
+    pub labels: BTreeMap<String, String>,
+    /// Prometheus target labels of the app's scrape job.
+    pub target_labels: BTreeMap<String, String>,
+    /// Memory (compose's byte units) and CPU limits.
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    /// `build` table options beside the context.
+    pub build_options: BuildOptions,
     /// `[apps.x.slo]`: availability first, then latency objectives by percentile.
     pub slos: Vec<Slo>,
+}
+
+/// One more container port of an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppPort {
+    pub container: u16,
+    pub publish: Option<u16>,
+    pub udp: bool,
+}
+
+/// `command`/`entrypoint`: exec form or shell form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Exec(Vec<String>),
+    Shell(String),
+}
+
+/// One of an app's volumes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    pub source: VolumeSource,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// A named volume, declared at the top level of compose.yaml.
+    Named(String),
+    /// A host path relative to the directory of `stack.toml` (`/`-separated, inside it).
+    Relative(String),
+    /// An absolute host path.
+    Absolute(String),
+}
+
+/// An app's health check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Healthcheck {
+    pub test: HealthTest,
+    pub interval: Duration,
+    pub retries: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthTest {
+    /// A path fetched on the app's `port`.
+    Http(String),
+    /// A command, exec form.
+    Cmd(Vec<String>),
+}
+
+/// `build = { dockerfile, target, args }`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    pub dockerfile: Option<String>,
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -217,12 +217,12 @@ pub enum Scheme {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct GrafanaSection {
-    /// The URL users reach Grafana at, behind a proxy, e.g. "https://grafana.example.com/"
+    /// The URL users reach Grafana at, behind a proxy, e.g. `"https://grafana.example.com/"`
     /// (links in e-mails and redirects use it).
     #[schemars(with = "Option<String>")]
     pub root_url: Option<Spanned<String>>,
     /// Plugins installed when Grafana starts: ids, optionally `id@version`, e.g.
-    /// ["grafana-clock-panel", "grafana-piechart-panel@1.6.4"].
+    /// `["grafana-clock-panel", "grafana-piechart-panel@1.6.4"]`.
     #[schemars(with = "Option<Vec<String>>")]
     pub plugins: Option<Vec<Spanned<String>>>,
     /// `true` lets anyone who reaches Grafana view dashboards without a login (as a
@@ -444,12 +444,49 @@ pub struct App {
     /// Image to run, e.g. "ghcr.io/acme/dice-roller:1.4.2". Give `image` or `build`, not both.
     #[schemars(with = "Option<String>")]
     pub image: Option<Spanned<String>>,
-    /// Build context, relative to stack.toml, e.g. "apps/dice-roller".
-    #[schemars(with = "Option<String>")]
-    pub build: Option<Spanned<String>>,
-    /// Container port serving HTTP and /metrics (default 8080).
+    /// Build context, relative to stack.toml, e.g. "apps/dice-roller"; or a table
+    /// `{ context = "apps/api", dockerfile = "Dockerfile.prod", target = "runtime",
+    /// args = { NODE_VERSION = "22" } }`.
+    pub build: Option<BuildSetting>,
+    /// Container port serving HTTP (default 8080); `publish` publishes it.
     #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
     pub port: Option<Spanned<u16>>,
+    /// Container port Prometheus scrapes (default: `port`), e.g. 9464 beside HTTP on 8080.
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub metrics_port: Option<Spanned<u16>>,
+    /// More container ports, each optionally published on a host port:
+    /// `[{ container = 9000, publish = 9001 }, { container = 5353, protocol = "udp" }]`.
+    pub ports: Option<Vec<AppPort>>,
+    /// The container's command: a list (exec form) or a string (run by a shell).
+    pub command: Option<CommandSetting>,
+    /// The container's entrypoint: a list (exec form) or a string.
+    pub entrypoint: Option<CommandSetting>,
+    /// The working directory inside the container.
+    #[schemars(with = "Option<String>")]
+    pub working_dir: Option<Spanned<String>>,
+    /// The user the container runs as, e.g. "10001:10001" or "node".
+    #[schemars(with = "Option<String>")]
+    pub user: Option<Spanned<String>>,
+    /// Volumes in compose's short syntax: a named volume ("orders-data:/var/lib/postgresql"),
+    /// declared at the top of compose.yaml, or a bind mount relative to stack.toml
+    /// ("./config:/etc/app:ro", which must stay inside its folder) or absolute.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub volumes: Option<Vec<Spanned<String>>>,
+    /// Apps to start first; those with a `healthcheck` must be healthy first.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub depends_on: Option<Vec<Spanned<String>>>,
+    /// The container's health check: `{ http = "/healthz" }` (fetched on `port` with the
+    /// image's wget or curl) or `{ cmd = ["pg_isready"] }`, with `interval` (default "10s")
+    /// and `retries` (default 3).
+    pub healthcheck: Option<Healthcheck>,
+    /// Container labels.
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Labels Prometheus adds to every series scraped from the app, e.g. `{ team = "payments" }`.
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub target_labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Limits, so one runaway app cannot starve the stack: `{ memory = "512m", cpus = 1.5 }`.
+    pub resources: Option<Resources>,
     /// Path Prometheus scrapes (default "/metrics").
     #[schemars(with = "Option<String>")]
     pub metrics_path: Option<Spanned<String>>,
@@ -491,6 +528,118 @@ pub struct App {
     /// Service-level objectives (default: none): `availability = "99.5%"`,
     /// `latency = { p99 = "500ms" }`. Measured on the app's traces, so it needs `otlp`.
     pub slo: Option<Slo>,
+}
+
+/// An app's `build`: a context path, or a table.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum BuildSetting {
+    Context(String),
+    Table(BuildTable),
+}
+
+impl JsonSchema for BuildSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BuildSetting".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let table = generator.subschema_for::<BuildTable>();
+        schemars::json_schema!({
+            "description": "A build context relative to stack.toml, or a table with `context`, `dockerfile`, `target` and `args`.",
+            "anyOf": [ { "type": "string" }, table ]
+        })
+    }
+}
+
+/// `build = { ... }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct BuildTable {
+    /// The context, relative to stack.toml, e.g. "apps/api".
+    pub context: String,
+    /// The Dockerfile, relative to the context (default "Dockerfile").
+    pub dockerfile: Option<String>,
+    /// The stage to build, in a multi-stage Dockerfile.
+    pub target: Option<String>,
+    /// Build arguments (`ARG`), as literal strings.
+    pub args: Option<BTreeMap<String, String>>,
+}
+
+/// One entry of an app's `ports`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct AppPort {
+    /// The port inside the container.
+    #[schemars(with = "u16", range(min = 1, max = 65535))]
+    pub container: Spanned<u16>,
+    /// The host port to publish it on (on `[stack] bind`); none keeps it internal.
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub publish: Option<Spanned<u16>>,
+    /// "tcp" (default) or "udp".
+    pub protocol: Option<Protocol>,
+}
+
+/// A port's protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+/// `command` or `entrypoint`: exec form (a list) or shell form (a string).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CommandSetting {
+    Shell(String),
+    Exec(Vec<String>),
+}
+
+impl JsonSchema for CommandSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommandSetting".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A list of arguments (exec form), or one string run by the image's shell.",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+/// An app's `healthcheck`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Healthcheck {
+    /// A URL path fetched on the app's `port`, e.g. "/healthz".
+    #[schemars(with = "Option<String>")]
+    pub http: Option<Spanned<String>>,
+    /// A command run in the container (exec form), e.g. ["pg_isready", "-U", "orders"].
+    #[schemars(with = "Option<Vec<String>>")]
+    pub cmd: Option<Spanned<Vec<String>>>,
+    /// Time between checks, 1s to 1h (default "10s").
+    #[schemars(with = "Option<DurationText>")]
+    pub interval: Option<Spanned<String>>,
+    /// Failures in a row before the app is unhealthy, 1 to 100 (default 3).
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100))]
+    pub retries: Option<Spanned<u32>>,
+}
+
+/// An app's `resources` (limits).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Resources {
+    /// Memory limit: a number and `b`, `k`, `m` or `g`, e.g. "512m".
+    #[schemars(with = "Option<String>")]
+    pub memory: Option<Spanned<String>>,
+    /// CPU limit in cores, e.g. 1.5.
+    #[schemars(with = "Option<f64>", range(min = 0.01, max = 1024))]
+    pub cpus: Option<Spanned<f64>>,
 }
 
 /// An app's `secrets`: names passed through as they are, or mapped to host variables.

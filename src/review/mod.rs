@@ -104,7 +104,7 @@ pub struct Service {
     pub build: Option<String>,
     pub published: Vec<Published>,
     /// Named volumes the service keeps its data in.
-    pub volumes: Vec<&'static str>,
+    pub volumes: Vec<String>,
     /// Variables compose requires from `.env` for this service.
     pub secrets: BTreeSet<String>,
     /// An app's Prometheus scrape; `None` for an app that is not scraped, and for the
@@ -246,7 +246,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
         };
         match name {
             service::PROMETHEUS => {
-                facts.volumes = vec!["prometheus-data"];
+                facts.volumes = vec!["prometheus-data".to_owned()];
                 facts.retention = Some(stack.metrics.retention);
                 facts.settings = vec![
                     (
@@ -260,15 +260,15 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 ];
             }
             service::LOKI => {
-                facts.volumes = vec!["loki-data"];
+                facts.volumes = vec!["loki-data".to_owned()];
                 facts.retention = Some(stack.logs.retention);
             }
             service::TEMPO => {
-                facts.volumes = vec!["tempo-data"];
+                facts.volumes = vec!["tempo-data".to_owned()];
                 facts.retention = Some(stack.traces.retention);
             }
             service::ALLOY => {
-                facts.volumes = vec!["alloy-data"];
+                facts.volumes = vec!["alloy-data".to_owned()];
                 if let Some(field) = &stack.logs.level_field {
                     facts
                         .settings
@@ -276,12 +276,12 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 }
             }
             service::ALERTMANAGER => {
-                facts.volumes = vec!["alertmanager-data"];
+                facts.volumes = vec!["alertmanager-data".to_owned()];
                 // receiver credentials: compose secrets from `.env` variables
                 facts.secrets.extend(stack.alerts.secrets());
             }
             service::GRAFANA => {
-                facts.volumes = vec!["grafana-data"];
+                facts.volumes = vec!["grafana-data".to_owned()];
                 facts.secrets.insert(secret::GRAFANA_ADMIN_PASSWORD.into());
                 if usage.is_some() {
                     facts.secrets.insert(secret::READER_DB_PASSWORD.into());
@@ -306,7 +306,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                 }
             }
             service::POSTGRES => {
-                facts.volumes = vec!["postgres-data"];
+                facts.volumes = vec!["postgres-data".to_owned()];
                 facts.secrets.extend(
                     [
                         secret::POSTGRES_PASSWORD,
@@ -438,7 +438,14 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                     })
                     .into_iter()
                     .collect(),
-                volumes: Vec::new(),
+                volumes: app
+                    .volumes
+                    .iter()
+                    .filter_map(|v| match &v.source {
+                        crate::model::VolumeSource::Named(name) => Some(name.clone()),
+                        _ => None,
+                    })
+                    .collect(),
                 secrets: app.secrets.values().cloned().collect(),
                 scrape,
                 otlp_export,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{HEADER, Options, OutputFile};
-use crate::model::{AppSource, PortKey, Stack};
+use crate::model::{AppSource, HealthTest, PortKey, Stack, VolumeSource};
 use crate::templates::Templates;
 use crate::wiring::{db, port, secret, service};
 
@@ -30,10 +30,18 @@ struct Context {
     extend: Extend,
     usage: Option<UsageContext>,
     apps: Vec<AppContext>,
-    volumes: Vec<&'static str>,
+    volumes: Vec<VolumeName>,
     /// Alertmanager's secrets: compose secrets of the same name, from `.env` variables,
     /// mounted at `/run/secrets/<name>`.
     alert_secrets: Vec<String>,
+}
+
+/// A top-level named volume: the stack's own (from `wiring`, written bare) or an app's
+/// (quoted: `true` is a valid volume name).
+#[derive(Serialize)]
+struct VolumeName {
+    name: String,
+    wiring: bool,
 }
 
 #[derive(Serialize)]
@@ -66,11 +74,14 @@ struct Port {
     /// A string, as the compose spec's long syntax has it.
     published: String,
     host_ip: String,
+    protocol: &'static str,
 }
 
 #[derive(Serialize)]
 struct Dependency {
-    service: &'static str,
+    service: String,
+    /// A name from `wiring` (written bare); app names are quoted (`true` is a valid one).
+    wiring: bool,
     condition: &'static str,
 }
 
@@ -103,9 +114,37 @@ struct AppContext {
     image: Option<String>,
     pull_policy: Option<&'static str>,
     build: Option<String>,
+    /// `build` table options (`dockerfile`, `target`, `args`), `$` doubled.
+    dockerfile: Option<String>,
+    build_target: Option<String>,
+    build_args: BTreeMap<String, String>,
+    /// Exec form: a list; shell form: one string.
+    command: Option<CommandContext>,
+    entrypoint: Option<CommandContext>,
+    working_dir: Option<String>,
+    user: Option<String>,
     environment: BTreeMap<String, String>,
     ports: Vec<Port>,
+    volumes: Vec<String>,
+    labels: BTreeMap<String, String>,
+    healthcheck: Option<AppHealthcheck>,
+    memory: Option<String>,
+    cpus: Option<String>,
     depends_on: Vec<Dependency>,
+}
+
+/// `command`/`entrypoint`: exec form (a block list) or shell form (a string).
+#[derive(Serialize)]
+struct CommandContext {
+    exec: Option<Vec<String>>,
+    shell: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AppHealthcheck {
+    test: Vec<String>,
+    interval: String,
+    retries: u32,
 }
 
 /// A `${VAR:?…}` reference: compose refuses to start while `VAR` is unset.
@@ -206,16 +245,19 @@ pub fn render(
                 target: key.container_port(),
                 published: host.to_string(),
                 host_ip: bind.clone(),
+                protocol: "tcp",
             })
             .into_iter()
             .collect()
     };
     let healthy = |name: &'static str| Dependency {
-        service: name,
+        service: name.to_owned(),
+        wiring: true,
         condition: "service_healthy",
     };
     let started = |name: &'static str| Dependency {
-        service: name,
+        service: name.to_owned(),
+        wiring: true,
         condition: "service_started",
     };
     let loki_ready = || {
@@ -431,42 +473,130 @@ pub fn render(
                     Some(escape_dollars(&join_path(&options.stack_dir, path))),
                 ),
             };
+            let mut depends_on = if app.otlp {
+                vec![started(service::ALLOY)]
+            } else {
+                Vec::new()
+            };
+            for other in &app.depends_on {
+                let gated = stack
+                    .apps
+                    .iter()
+                    .any(|a| &a.name == other && a.healthcheck.is_some());
+                depends_on.push(Dependency {
+                    service: other.clone(),
+                    wiring: false,
+                    condition: if gated {
+                        "service_healthy"
+                    } else {
+                        "service_started"
+                    },
+                });
+            }
+            let mut ports: Vec<Port> = app
+                .publish
+                .map(|host| Port {
+                    target: app.port,
+                    published: host.to_string(),
+                    host_ip: bind.clone(),
+                    protocol: "tcp",
+                })
+                .into_iter()
+                .collect();
+            ports.extend(app.ports.iter().filter_map(|p| {
+                p.publish.map(|host| Port {
+                    target: p.container,
+                    published: host.to_string(),
+                    host_ip: bind.clone(),
+                    protocol: if p.udp { "udp" } else { "tcp" },
+                })
+            }));
             AppContext {
                 service: app.name.clone(),
                 pull_policy: app.pull_policy.filter(|_| image.is_some()),
                 image,
                 build,
-                environment,
-                ports: app
-                    .publish
-                    .map(|host| Port {
-                        target: app.port,
-                        published: host.to_string(),
-                        host_ip: bind.clone(),
-                    })
-                    .into_iter()
+                dockerfile: app.build_options.dockerfile.as_deref().map(escape_dollars),
+                build_target: app.build_options.target.as_deref().map(escape_dollars),
+                build_args: app
+                    .build_options
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), escape_dollars(v)))
                     .collect(),
-                depends_on: if app.otlp {
-                    vec![started(service::ALLOY)]
-                } else {
-                    Vec::new()
-                },
+                command: app.command.as_ref().map(command_value),
+                entrypoint: app.entrypoint.as_ref().map(command_value),
+                working_dir: app.working_dir.as_deref().map(escape_dollars),
+                user: app.user.as_deref().map(escape_dollars),
+                environment,
+                ports,
+                volumes: app
+                    .volumes
+                    .iter()
+                    .map(|v| volume_spec(v, &options.stack_dir))
+                    .collect(),
+                labels: app
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (escape_dollars(k), escape_dollars(v)))
+                    .collect(),
+                healthcheck: app.healthcheck.as_ref().map(|h| AppHealthcheck {
+                    test: match &h.test {
+                        HealthTest::Http(path) => {
+                            let url =
+                                escape_dollars(&format!("http://127.0.0.1:{}{path}", app.port));
+                            vec![
+                                "CMD-SHELL".to_owned(),
+                                format!(
+                                    "wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}"
+                                ),
+                            ]
+                        }
+                        HealthTest::Cmd(args) => std::iter::once("CMD".to_owned())
+                            .chain(args.iter().map(|a| escape_dollars(a)))
+                            .collect(),
+                    },
+                    interval: h.interval.go(),
+                    retries: h.retries,
+                }),
+                memory: app.memory.clone(),
+                cpus: app.cpus.clone(),
+                depends_on,
             }
         })
         .collect();
 
-    let mut volumes = vec![
+    let own = |name: &str| VolumeName {
+        name: name.to_owned(),
+        wiring: true,
+    };
+    let mut volumes: Vec<VolumeName> = [
         "alertmanager-data",
         "alloy-data",
         "grafana-data",
         "loki-data",
         "prometheus-data",
         "tempo-data",
-    ];
+    ]
+    .iter()
+    .map(|v| own(v))
+    .collect();
     if usage.is_some() {
-        volumes.insert(2, "postgres-data");
-        volumes.sort_unstable();
+        volumes.push(own("postgres-data"));
     }
+    // The apps' named volumes, declared once each (validation keeps them off the stack's).
+    for app in &stack.apps {
+        for volume in &app.volumes {
+            if let VolumeSource::Named(name) = &volume.source {
+                volumes.push(VolumeName {
+                    name: name.clone(),
+                    wiring: false,
+                });
+            }
+        }
+    }
+    volumes.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    volumes.dedup_by(|a, b| a.name == b.name);
     let context = Context {
         name: stack.name.clone(),
         prometheus_retention_flag: (!prometheus_retention_in_file(stack)).then(|| {
@@ -631,6 +761,39 @@ fn env_example(stack: &Stack) -> String {
         out.push_str(&format!("\n# read by {}\n{host}=\n", apps.join(", ")));
     }
     out
+}
+
+/// `command`/`entrypoint` as compose reads them, `$` doubled.
+fn command_value(command: &crate::model::Command) -> CommandContext {
+    match command {
+        crate::model::Command::Shell(text) => CommandContext {
+            exec: None,
+            shell: Some(escape_dollars(text)),
+        },
+        crate::model::Command::Exec(args) => CommandContext {
+            exec: Some(args.iter().map(|a| escape_dollars(a)).collect()),
+            shell: None,
+        },
+    }
+}
+
+/// A volume in compose's short syntax; relative bind mounts become relative to the
+/// output directory (`./` first, so compose never takes one for a volume name).
+fn volume_spec(volume: &crate::model::Volume, stack_dir: &str) -> String {
+    let source = match &volume.source {
+        VolumeSource::Named(name) => name.clone(),
+        VolumeSource::Absolute(path) => path.clone(),
+        VolumeSource::Relative(path) => {
+            let joined = join_path(stack_dir, path);
+            if joined == "." || joined.starts_with("../") || joined == ".." {
+                joined
+            } else {
+                format!("./{joined}")
+            }
+        }
+    };
+    let mode = if volume.read_only { ":ro" } else { "" };
+    escape_dollars(&format!("{source}:{}{mode}", volume.target))
 }
 
 /// Joins the stack directory and a build path, dropping `.` segments.

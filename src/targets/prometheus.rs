@@ -95,12 +95,16 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
         jobs.push(Job {
             name: app.name.clone(),
             service: app.name.clone(),
-            target: format!("{}:{}", app.name, app.port),
+            target: format!("{}:{}", app.name, app.metrics_port),
             path: (scrape.path != "/metrics").then(|| scrape.path.clone()),
             interval: scrape.interval.map(|d| d.prometheus()),
             timeout: scrape.timeout.map(|d| d.prometheus()),
             scheme: None,
-            labels: Vec::new(),
+            labels: app
+                .target_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             targets: Vec::new(),
         });
     }

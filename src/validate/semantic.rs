@@ -976,6 +976,16 @@ fn resolve_ports(cx: &mut Cx<'_>, raw: &StackFile, usage: bool) -> Ports {
                     format!("app `{}`", name.get_ref()),
                 );
             }
+            for extra in app.ports.iter().flatten() {
+                if let Some(publish) = &extra.publish {
+                    claim(
+                        cx,
+                        *publish.get_ref(),
+                        Some(publish.span()),
+                        format!("app `{}`", name.get_ref()),
+                    );
+                }
+            }
         }
     }
     Ports { host }
@@ -1072,8 +1082,25 @@ fn resolve_apps(
                 AppSource::Image(text.clone())
             }
             (None, Some(build)) => {
-                let text = build.get_ref();
-                if text.is_empty()
+                let build_pointer = format!("{pointer}/build");
+                let (text, span) = match build {
+                    raw::BuildSetting::Context(text) => {
+                        (text.clone(), cx.spans.value_span(&build_pointer))
+                    }
+                    raw::BuildSetting::Table(table) => (
+                        table.context.clone(),
+                        cx.spans.value_span(&format!("{build_pointer}/context")),
+                    ),
+                };
+                if text.contains("://") || text.starts_with("git@") {
+                    cx.error(
+                        Diagnostic::error(
+                            span,
+                            format!("{} is a URL; stackc builds only from a folder", place("build")),
+                        )
+                        .with_help("clone the repository beside stack.toml and give its path, or run a published `image`"),
+                    );
+                } else if text.is_empty()
                     || text.starts_with('/')
                     || text.contains('\\')
                     || text.chars().any(char::is_control)
@@ -1081,7 +1108,7 @@ fn resolve_apps(
                 {
                     cx.error(
                         Diagnostic::error(
-                            build.span(),
+                            span,
                             format!(
                                 "{} must be a relative path with `/` separators",
                                 place("build")
@@ -1094,9 +1121,9 @@ fn resolve_apps(
                 }
                 AppSource::Build(text.trim_end_matches('/').to_owned())
             }
-            (Some(image), Some(build)) => {
+            (Some(image), Some(_)) => {
                 cx.error(
-                    Diagnostic::error(build.span(), format!("app `{name}` has both `image` and `build`"))
+                    Diagnostic::error(cx.spans.key_span(&format!("{pointer}/build")), format!("app `{name}` has both `image` and `build`"))
                         .with_related(image.span(), "`image` is set here")
                         .with_help("keep one: `image` runs a published image, `build` builds one from a directory"),
                 );
@@ -1384,6 +1411,7 @@ fn resolve_apps(
                 .with_help("remove `pull_policy`, or run a published `image` instead of `build`"),
             );
         }
+        let runtime = resolve_runtime(cx, app, name, &pointer);
         out.push(App {
             name: name.clone(),
             ident,
@@ -1397,11 +1425,393 @@ fn resolve_apps(
             env,
             secrets,
             pull_policy: app.pull_policy.map(crate::raw::PullPolicy::as_str),
+            metrics_port: app.metrics_port.as_ref().map_or(port, |p| *p.get_ref()),
+            ports: runtime.ports,
+            command: runtime.command,
+            entrypoint: runtime.entrypoint,
+            working_dir: runtime.working_dir,
+            user: runtime.user,
+            volumes: runtime.volumes,
+            depends_on: runtime.depends_on,
+            healthcheck: runtime.healthcheck,
+            labels: runtime.labels,
+            target_labels: runtime.target_labels,
+            memory: runtime.memory,
+            cpus: runtime.cpus,
+            build_options: runtime.build_options,
             slos: resolve_slos(cx, app, name, &pointer, otlp),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    check_dependencies(cx, raw, &out);
     out
+}
+
+/// What an app's container runs with, beyond image and environment.
+struct Runtime {
+    ports: Vec<crate::model::AppPort>,
+    command: Option<crate::model::Command>,
+    entrypoint: Option<crate::model::Command>,
+    working_dir: Option<String>,
+    user: Option<String>,
+    volumes: Vec<crate::model::Volume>,
+    depends_on: Vec<String>,
+    healthcheck: Option<crate::model::Healthcheck>,
+    labels: BTreeMap<String, String>,
+    target_labels: BTreeMap<String, String>,
+    memory: Option<String>,
+    cpus: Option<String>,
+    build_options: crate::model::BuildOptions,
+}
+
+fn command(raw: Option<&raw::CommandSetting>) -> Option<crate::model::Command> {
+    raw.map(|c| match c {
+        raw::CommandSetting::Shell(s) => crate::model::Command::Shell(s.clone()),
+        raw::CommandSetting::Exec(v) => crate::model::Command::Exec(v.clone()),
+    })
+}
+
+/// Named volumes the stack itself declares; an app's volume may not take one.
+const STACK_VOLUMES: [&str; 7] = [
+    "alloy-data",
+    "alertmanager-data",
+    "grafana-data",
+    "loki-data",
+    "postgres-data",
+    "prometheus-data",
+    "tempo-data",
+];
+
+fn resolve_runtime(cx: &mut Cx<'_>, app: &raw::App, name: &str, pointer: &str) -> Runtime {
+    use crate::model::{AppPort, BuildOptions, HealthTest, Volume, VolumeSource};
+    let place = |key: &str| format!("`{key}` of app `{name}`");
+
+    let ports = app
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| AppPort {
+            container: *p.container.get_ref(),
+            publish: p.publish.as_ref().map(|h| *h.get_ref()),
+            udp: p.protocol == Some(raw::Protocol::Udp),
+        })
+        .collect();
+
+    let mut volumes = Vec::new();
+    for volume in app.volumes.iter().flatten() {
+        let text = volume.get_ref();
+        let parts: Vec<&str> = text.split(':').collect();
+        let (source, target, mode) = match parts.as_slice() {
+            [s, t] => (*s, *t, None),
+            [s, t, m] => (*s, *t, Some(*m)),
+            _ => ("", "", None),
+        };
+        let bad = |cx: &mut Cx<'_>, why: String, help: &str| {
+            cx.error(
+                Diagnostic::error(
+                    volume.span(),
+                    format!("volume `{text}` of app `{name}`: {why}"),
+                )
+                .with_help(help.to_owned()),
+            );
+        };
+        if source.is_empty() || target.is_empty() {
+            bad(
+                cx,
+                "expected `source:target` or `source:target:ro`".into(),
+                "e.g. \"orders-data:/var/lib/postgresql\" or \"./config:/etc/app:ro\"",
+            );
+            continue;
+        }
+        if !target.starts_with('/') {
+            bad(
+                cx,
+                format!("the target `{target}` is not an absolute path in the container"),
+                "e.g. \"/var/lib/app\"",
+            );
+            continue;
+        }
+        if !matches!(mode, None | Some("ro" | "rw")) {
+            bad(
+                cx,
+                format!(
+                    "the mode `{}` is not `ro` or `rw`",
+                    mode.unwrap_or_default()
+                ),
+                "append `:ro` for read-only, or nothing",
+            );
+            continue;
+        }
+        let source = if let Some(rel) = source
+            .strip_prefix("./")
+            .or_else(|| (source == ".").then_some(""))
+        {
+            let mut depth = 0i32;
+            let mut escapes = false;
+            for segment in rel.split('/').filter(|s| !s.is_empty() && *s != ".") {
+                depth += if segment == ".." { -1 } else { 1 };
+                escapes |= depth < 0;
+            }
+            if escapes {
+                bad(
+                    cx,
+                    "the bind mount leaves the folder of stack.toml".into(),
+                    "keep relative bind mounts inside the folder of stack.toml, or give an absolute path",
+                );
+                continue;
+            }
+            VolumeSource::Relative(rel.trim_end_matches('/').to_owned())
+        } else if source.starts_with("../") || source == ".." {
+            bad(
+                cx,
+                "the bind mount leaves the folder of stack.toml".into(),
+                "keep relative bind mounts inside the folder of stack.toml, or give an absolute path",
+            );
+            continue;
+        } else if source.starts_with('/') {
+            VolumeSource::Absolute(source.to_owned())
+        } else if is_service_name(source) {
+            if STACK_VOLUMES.contains(&source) {
+                bad(
+                    cx,
+                    format!("`{source}` is one of the stack's own volumes"),
+                    "name the volume after the app, e.g. \"<app>-data\"",
+                );
+                continue;
+            }
+            VolumeSource::Named(source.to_owned())
+        } else {
+            bad(
+                cx,
+                format!("the source `{source}` is neither a volume name nor a path"),
+                "start a bind mount with `./` (relative to stack.toml) or `/`",
+            );
+            continue;
+        };
+        volumes.push(Volume {
+            source,
+            target: target.to_owned(),
+            read_only: mode == Some("ro"),
+        });
+    }
+
+    let mut depends_on: Vec<String> = app
+        .depends_on
+        .iter()
+        .flatten()
+        .map(|d| d.get_ref().clone())
+        .collect();
+    depends_on.sort();
+    depends_on.dedup();
+
+    let healthcheck = app.healthcheck.as_ref().and_then(|h| {
+        let at = format!("{pointer}/healthcheck");
+        let test = match (&h.http, &h.cmd) {
+            (Some(path), None) => {
+                let text = path.get_ref();
+                if !text.starts_with('/') || text.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '"') {
+                    cx.error(Diagnostic::error(path.span(), format!("`http` of {} must be a URL path starting with `/`, found `{text}`", place("healthcheck"))));
+                    return None;
+                }
+                HealthTest::Http(text.clone())
+            }
+            (None, Some(cmd)) => {
+                if cmd.get_ref().is_empty() || cmd.get_ref()[0].is_empty() {
+                    cx.error(Diagnostic::error(cmd.span(), format!("`cmd` of {} is empty", place("healthcheck"))));
+                    return None;
+                }
+                HealthTest::Cmd(cmd.get_ref().clone())
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                cx.error(
+                    Diagnostic::error(cx.spans.key_span(&at), format!("{} needs exactly one of `http` and `cmd`", place("healthcheck")))
+                        .with_help("`http = \"/healthz\"` fetches a path on the app's port; `cmd = [\"...\"]` runs a command"),
+                );
+                return None;
+            }
+        };
+        let interval = cx.duration_within(
+            h.interval.as_ref(),
+            "10s",
+            &format!("`interval` of {}", place("healthcheck")),
+            Duration::from_secs(1),
+            Some(Duration::from_secs(3600)),
+        );
+        Some(crate::model::Healthcheck {
+            test,
+            interval,
+            retries: h.retries.as_ref().map_or(3, |r| *r.get_ref()),
+        })
+    });
+
+    let labels = {
+        let mut out = BTreeMap::new();
+        for (key, value) in app.labels.iter().flatten() {
+            let k = key.get_ref();
+            if k.is_empty()
+                || k.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '=')
+            {
+                cx.error(Diagnostic::error(
+                    key.span(),
+                    format!("`{k}` in {} is not a label name", place("labels")),
+                ));
+            } else if k.starts_with("com.docker.compose.") {
+                cx.error(
+                    Diagnostic::error(
+                        key.span(),
+                        format!("`{k}` in {} is compose's own label", place("labels")),
+                    )
+                    .with_help("Alloy finds containers by compose's labels: choose another name"),
+                );
+            } else {
+                out.insert(k.clone(), value.get_ref().clone());
+            }
+        }
+        out
+    };
+    let target_labels = resolve_labels(
+        cx,
+        app.target_labels.as_ref(),
+        &place("target_labels"),
+        &["job", "instance", crate::wiring::label::COMPOSE_SERVICE],
+        "stackc (the job, the target and the compose service)",
+    );
+
+    let (memory, cpus) = match &app.resources {
+        None => (None, None),
+        Some(r) => {
+            let memory = r.memory.as_ref().and_then(|m| {
+                let text = m.get_ref().to_ascii_lowercase();
+                let digits = text.trim_end_matches(['b', 'k', 'm', 'g']);
+                let unit_ok = text.len() - digits.len() <= 1;
+                if digits.is_empty() || !unit_ok || digits.parse::<u64>().map_or(true, |n| n == 0) {
+                    cx.error(
+                        Diagnostic::error(m.span(), format!("`memory` of {} must be a number and `b`, `k`, `m` or `g`, found `{}`", place("resources"), m.get_ref()))
+                            .with_help("e.g. \"512m\" or \"2g\""),
+                    );
+                    None
+                } else {
+                    Some(text)
+                }
+            });
+            let cpus = r.cpus.as_ref().map(|c| {
+                let v = *c.get_ref();
+                let text = format!("{v}");
+                text
+            });
+            (memory, cpus)
+        }
+    };
+
+    let build_options = match &app.build {
+        Some(raw::BuildSetting::Table(table)) => BuildOptions {
+            dockerfile: table.dockerfile.clone(),
+            target: table.target.clone(),
+            args: table.args.clone().unwrap_or_default(),
+        },
+        _ => BuildOptions::default(),
+    };
+
+    Runtime {
+        ports,
+        command: command(app.command.as_ref()),
+        entrypoint: command(app.entrypoint.as_ref()),
+        working_dir: app.working_dir.as_ref().map(|w| w.get_ref().clone()),
+        user: app.user.as_ref().map(|u| u.get_ref().clone()),
+        volumes,
+        depends_on,
+        healthcheck,
+        labels,
+        target_labels,
+        memory,
+        cpus,
+        build_options,
+    }
+}
+
+/// `depends_on`: every name is an app, no app waits for itself, and no cycle.
+fn check_dependencies(cx: &mut Cx<'_>, raw: &StackFile, apps: &[App]) {
+    let names: BTreeSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+    let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, app) in raw.apps.iter().flatten() {
+        for dep in app.depends_on.iter().flatten() {
+            let d = dep.get_ref();
+            if d == name.get_ref() {
+                cx.error(Diagnostic::error(
+                    dep.span(),
+                    format!("app `{d}` depends on itself"),
+                ));
+            } else if !names.contains(d.as_str()) {
+                let mut diag = Diagnostic::error(
+                    dep.span(),
+                    format!(
+                        "app `{}` depends on `{d}`, which is not an app of this stack",
+                        name.get_ref()
+                    ),
+                );
+                if let Some(help) = crate::diagnostic::did_you_mean(d, names.iter().copied()) {
+                    diag = diag.with_help(help);
+                } else {
+                    diag = diag.with_help(
+                        "the stack's own services start in their own order; list only apps",
+                    );
+                }
+                cx.error(diag);
+            } else {
+                edges
+                    .entry(name.get_ref().as_str())
+                    .or_default()
+                    .push(d.as_str());
+            }
+        }
+    }
+    // A cycle: depth-first search, reporting each cycle once at the first app that closes it.
+    fn visit<'a>(
+        node: &'a str,
+        edges: &BTreeMap<&'a str, Vec<&'a str>>,
+        state: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+        found: &mut Vec<Vec<&'a str>>,
+    ) {
+        state.insert(node, 1);
+        path.push(node);
+        for next in edges.get(node).into_iter().flatten() {
+            match state.get(next).copied().unwrap_or(0) {
+                0 => visit(next, edges, state, path, found),
+                1 => {
+                    let start = path.iter().position(|n| n == next).unwrap_or(0);
+                    found.push(path[start..].to_vec());
+                }
+                _ => {}
+            }
+        }
+        path.pop();
+        state.insert(node, 2);
+    }
+    let mut state = BTreeMap::new();
+    let mut found = Vec::new();
+    for node in edges.keys() {
+        if state.get(node).copied().unwrap_or(0) == 0 {
+            visit(node, &edges, &mut state, &mut Vec::new(), &mut found);
+        }
+    }
+    for cycle in found {
+        let first = cycle[0];
+        let span = cx.spans.key_span(&format!(
+            "/apps/{}/depends_on",
+            crate::load::pointer_segment(first)
+        ));
+        let mut ring: Vec<&str> = cycle.clone();
+        ring.push(first);
+        cx.error(
+            Diagnostic::error(
+                span,
+                format!("`depends_on` makes a cycle: {}", ring.join(" -> ")),
+            )
+            .with_help("compose cannot start any app of a cycle: remove one dependency"),
+        );
+    }
 }
 
 /// The highest objective whose fast-burn page can still fire: 14.4 times the budget must

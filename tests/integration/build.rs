@@ -343,3 +343,68 @@ fn extension_files_survive_build_and_are_wired_in() {
         );
     }
 }
+
+/// An app's relative bind mount and build context are written relative to the output
+/// directory (`./` or `../` first, so compose never reads one as a volume name); named
+/// volumes are declared once at the top; health-gated dependencies wait for health.
+#[test]
+fn app_runtime_keys_reach_compose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("stack.toml"),
+        r#"
+[apps.api]
+build = { context = "apps/api", target = "runtime" }
+volumes = ["./config:/etc/api:ro", "api-cache:/cache", "/var/log/api:/logs"]
+depends_on = ["db", "cache"]
+command = ["node", "server.js"]
+resources = { memory = "512m", cpus = 0.5 }
+
+[apps.db]
+image = "postgres:17"
+metrics = false
+volumes = ["api-cache:/shared"]
+healthcheck = { cmd = ["pg_isready"] }
+
+[apps.cache]
+image = "redis:7"
+metrics = false
+"#,
+    )
+    .unwrap();
+    let built = stackc(&["build"], dir);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let compose: serde_json::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(dir.join("generated/compose.yaml")).unwrap(),
+    )
+    .unwrap();
+    let api = &compose["services"]["api"];
+    assert_eq!(api["build"]["context"], "../apps/api");
+    assert_eq!(api["build"]["target"], "runtime");
+    assert_eq!(
+        api["volumes"],
+        serde_json::json!([
+            "../config:/etc/api:ro",
+            "api-cache:/cache",
+            "/var/log/api:/logs"
+        ])
+    );
+    assert_eq!(api["depends_on"]["db"]["condition"], "service_healthy");
+    assert_eq!(api["depends_on"]["cache"]["condition"], "service_started");
+    assert_eq!(api["command"], serde_json::json!(["node", "server.js"]));
+    assert_eq!(api["deploy"]["resources"]["limits"]["memory"], "512m");
+    assert_eq!(api["deploy"]["resources"]["limits"]["cpus"], "0.5");
+    assert_eq!(
+        compose["services"]["db"]["healthcheck"]["test"],
+        serde_json::json!(["CMD", "pg_isready"])
+    );
+    // Declared once, though two apps use it.
+    let volumes = compose["volumes"].as_object().unwrap();
+    assert!(volumes.contains_key("api-cache"));
+    assert_eq!(volumes.keys().filter(|k| *k == "api-cache").count(), 1);
+}
