@@ -541,11 +541,83 @@ pub fn read_source(path: &Path) -> anyhow::Result<SourceFile> {
 /// Validates and prints diagnostics; returns the checked result.
 pub fn checked(path: &Path) -> anyhow::Result<(SourceFile, validate::Checked)> {
     let source = read_source(path)?;
-    let checked = validate::check(&source);
+    let mut checked = validate::check(&source);
+    let stack_dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    check_build_contexts(&source, &mut checked, &stack_dir);
     if !checked.diagnostics.is_empty() {
         eprint!("{}", source.render(&checked.diagnostics));
     }
     Ok((source, checked))
+}
+
+/// The one check that reads the disk beside `stack.toml`: every app's build context is a
+/// folder there, and its Dockerfile a file in it (validation itself does no I/O).
+fn check_build_contexts(source: &SourceFile, checked: &mut validate::Checked, dir: &Path) {
+    let Some(stack) = &checked.stack else {
+        return;
+    };
+    let Ok(parsed) = crate::load::parse(source) else {
+        return;
+    };
+    let mut found = Vec::new();
+    for app in &stack.apps {
+        let crate::model::AppSource::Build(context) = &app.source else {
+            continue;
+        };
+        let pointer = format!("/apps/{}/build", crate::load::pointer_segment(&app.name));
+        let span = match parsed.spans.get(&format!("{pointer}/context")) {
+            Some(_) => parsed.spans.value_span(&format!("{pointer}/context")),
+            None => parsed.spans.value_span(&pointer),
+        };
+        let folder = dir.join(context);
+        if !folder.is_dir() {
+            found.push(
+                diagnostic::Diagnostic::error(
+                    span,
+                    format!(
+                        "the build context `{context}` of app `{}` is not a folder beside stack.toml",
+                        app.name
+                    ),
+                )
+                .with_help(format!("looked for `{}`", folder.display())),
+            );
+            continue;
+        }
+        let dockerfile = app
+            .build_options
+            .dockerfile
+            .as_deref()
+            .unwrap_or("Dockerfile");
+        if !folder.join(dockerfile).is_file() {
+            let at = format!("{pointer}/dockerfile");
+            let span = match parsed.spans.get(&at) {
+                Some(_) => parsed.spans.value_span(&at),
+                None => span,
+            };
+            found.push(
+                diagnostic::Diagnostic::error(
+                    span,
+                    format!(
+                        "app `{}` has no `{dockerfile}` in its build context `{context}`",
+                        app.name
+                    ),
+                )
+                .with_help(
+                    "add it, or name another with `build = { context = ..., dockerfile = ... }`",
+                ),
+            );
+        }
+    }
+    if !found.is_empty() {
+        checked.diagnostics.extend(found);
+        checked
+            .diagnostics
+            .sort_by_key(|d| (d.span.start, d.span.end));
+        checked.stack = None;
+    }
 }
 
 fn check(path: &Path) -> anyhow::Result<ExitCode> {

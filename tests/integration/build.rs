@@ -16,11 +16,7 @@ fn stackc(args: &[&str], cwd: &std::path::Path) -> Output {
 
 fn setup(example: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        repo().join("examples").join(example).join("stack.toml"),
-        tmp.path().join("stack.toml"),
-    )
-    .unwrap();
+    crate::golden::copy_dir(&repo().join("examples").join(example), tmp.path());
     tmp
 }
 
@@ -351,6 +347,8 @@ fn extension_files_survive_build_and_are_wired_in() {
 fn app_runtime_keys_reach_compose() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("apps/api")).unwrap();
+    std::fs::write(dir.join("apps/api/Dockerfile"), "FROM node:22\n").unwrap();
     std::fs::write(
         dir.join("stack.toml"),
         r#"

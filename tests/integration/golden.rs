@@ -38,7 +38,8 @@ pub(crate) fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 pub(crate) fn build_example(case: &Path) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let stack = tmp.path().join("stack.toml");
-    std::fs::copy(case.join("stack.toml"), &stack).unwrap();
+    // The whole example: build contexts beside stack.toml must exist.
+    copy_dir(case, tmp.path());
     let output = Command::new(env!("CARGO_BIN_EXE_stackc"))
         .arg("build")
         .arg(&stack)
@@ -52,6 +53,22 @@ pub(crate) fn build_example(case: &Path) -> (tempfile::TempDir, PathBuf) {
     );
     let out = tmp.path().join("generated");
     (tmp, out)
+}
+
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() == "generated" {
+                continue;
+            }
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -148,7 +148,7 @@ fn no_secret_in_the_environment_reaches_a_generated_file() {
     for case in examples() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        std::fs::copy(case.join("stack.toml"), dir.join("stack.toml")).unwrap();
+        crate::golden::copy_dir(&case, dir);
         for args in [
             &["check"][..],
             &["graph"],
