@@ -168,6 +168,44 @@ pub struct Metrics {
     pub external_labels: BTreeMap<String, String>,
     /// `[[metrics.scrape]]` jobs, in file order.
     pub extra_scrapes: Vec<ExtraScrape>,
+    /// `[[metrics.remote_write]]` endpoints, in file order.
+    pub remote_writes: Vec<RemoteWrite>,
+}
+
+/// A remote-write endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteWrite {
+    pub url: String,
+    pub name: String,
+    pub auth: RemoteWriteAuth,
+}
+
+/// How a remote-write endpoint authenticates; secrets are `.env` variable names, read by
+/// Prometheus from `/run/secrets/<name>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteWriteAuth {
+    None,
+    Basic { username: String, secret: String },
+    Bearer { secret: String },
+}
+
+impl Metrics {
+    /// The `.env` variables Prometheus reads as files (remote-write credentials), sorted.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .remote_writes
+            .iter()
+            .filter_map(|r| match &r.auth {
+                RemoteWriteAuth::None => None,
+                RemoteWriteAuth::Basic { secret, .. } | RemoteWriteAuth::Bearer { secret } => {
+                    Some(secret.clone())
+                }
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// A scrape job of targets outside compose.

@@ -180,6 +180,29 @@ pub struct MetricsSection {
     pub external_labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     /// Extra scrape jobs for targets outside compose (`[[metrics.scrape]]`).
     pub scrape: Option<Vec<ExtraScrape>>,
+    /// Also send every series to a hosted backend (`[[metrics.remote_write]]`).
+    pub remote_write: Option<Vec<RemoteWrite>>,
+}
+
+/// One `[[metrics.remote_write]]` endpoint; credentials come from secrets, never inline.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct RemoteWrite {
+    /// The endpoint, e.g. `"https://prometheus.example.net/api/prom/push"`.
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+    /// A name for Prometheus's own remote-write metrics (default: the host of `url`).
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Spanned<String>>,
+    /// Basic auth: the user, with `password_secret`.
+    #[schemars(with = "Option<String>")]
+    pub username: Option<Spanned<String>>,
+    /// Basic auth: the `.env` variable holding the password.
+    #[schemars(with = "Option<String>")]
+    pub password_secret: Option<Spanned<String>>,
+    /// The `.env` variable holding a bearer token (instead of basic auth).
+    #[schemars(with = "Option<String>")]
+    pub bearer_token_secret: Option<Spanned<String>>,
 }
 
 /// One `[[metrics.scrape]]` job: static targets outside the compose project.

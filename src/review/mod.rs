@@ -248,6 +248,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
             service::PROMETHEUS => {
                 facts.volumes = vec!["prometheus-data".to_owned()];
                 facts.retention = Some(stack.metrics.retention);
+                facts.secrets.extend(stack.metrics.secrets());
                 facts.settings = vec![
                     (
                         "scrape interval".into(),
@@ -258,6 +259,21 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                         stack.metrics.scrape_timeout.to_string(),
                     ),
                 ];
+                for rw in &stack.metrics.remote_writes {
+                    facts
+                        .settings
+                        .push((format!("remote write {}", rw.name), rw.url.clone()));
+                }
+                for (key, value) in &stack.metrics.external_labels {
+                    facts
+                        .settings
+                        .push((format!("external label {key}"), value.clone()));
+                }
+                for job in &stack.metrics.extra_scrapes {
+                    facts
+                        .settings
+                        .push((format!("scrape job {}", job.job), job.targets.join(", ")));
+                }
             }
             service::LOKI => {
                 facts.volumes = vec!["loki-data".to_owned()];

@@ -34,6 +34,10 @@ struct Context {
     /// Alertmanager's secrets: compose secrets of the same name, from `.env` variables,
     /// mounted at `/run/secrets/<name>`.
     alert_secrets: Vec<String>,
+    /// Prometheus's remote-write credentials, the same way.
+    prometheus_secrets: Vec<String>,
+    /// Every compose secret (top level), each from the `.env` variable of its name.
+    file_secrets: Vec<String>,
 }
 
 /// A top-level named volume: the stack's own (from `wiring`, written bare) or an app's
@@ -637,6 +641,14 @@ pub fn render(
         apps,
         volumes,
         alert_secrets: stack.alerts.secrets(),
+        prometheus_secrets: stack.metrics.secrets(),
+        file_secrets: {
+            let mut all = stack.alerts.secrets();
+            all.extend(stack.metrics.secrets());
+            all.sort();
+            all.dedup();
+            all
+        },
     };
     let compose = tidy_yaml(&templates.render("compose/compose.yaml.j2", &context)?);
 
@@ -742,6 +754,20 @@ fn env_example(stack: &Stack) -> String {
             "\n# Alertmanager receivers ([alerts.receivers]): SMTP passwords and webhook URLs\n",
         );
         for name in &alert_secrets {
+            out.push_str(&format!("{name}=\n"));
+        }
+    }
+    let remote_write: Vec<String> = stack
+        .metrics
+        .secrets()
+        .into_iter()
+        .filter(|s| !stack.alerts.secrets().contains(s) && Some(s) != grafana_smtp.as_ref())
+        .collect();
+    if !remote_write.is_empty() {
+        out.push_str(
+            "\n# Prometheus remote write ([[metrics.remote_write]]): passwords and tokens\n",
+        );
+        for name in &remote_write {
             out.push_str(&format!("{name}=\n"));
         }
     }

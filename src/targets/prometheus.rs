@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::{Options, OutputFile};
-use crate::model::Stack;
+use crate::model::{RemoteWriteAuth, Stack};
 use crate::templates::Templates;
 use crate::wiring::{extend, port, service};
 
@@ -25,6 +25,8 @@ struct Context {
     /// Set when retention is configured here rather than by flag.
     retention: Option<String>,
     jobs: Vec<Job>,
+    /// `[[metrics.remote_write]]`, credentials as files under /run/secrets/.
+    remote_writes: Vec<RemoteWriteContext>,
     /// Your own rule files and file_sd targets (`prometheus/extra/`).
     extra_rules: &'static str,
     extra_targets: &'static str,
@@ -33,6 +35,20 @@ struct Context {
     rule_files: &'static str,
     /// `host:port` of Alertmanager.
     alertmanager: String,
+}
+
+#[derive(Serialize)]
+struct RemoteWriteContext {
+    url: String,
+    name: String,
+    username: Option<String>,
+    password_file: Option<String>,
+    credentials_file: Option<String>,
+}
+
+/// Where Prometheus reads a secret: compose mounts `secrets:` at /run/secrets/<name>.
+pub fn secret_file(name: &str) -> String {
+    format!("/run/secrets/{name}")
 }
 
 /// One scrape job.
@@ -175,6 +191,31 @@ pub fn render(
         retention: super::compose::prometheus_retention_in_file(stack)
             .then(|| stack.metrics.retention.prometheus()),
         jobs: jobs(stack),
+        remote_writes: stack
+            .metrics
+            .remote_writes
+            .iter()
+            .map(|rw| {
+                let mut c = RemoteWriteContext {
+                    url: rw.url.clone(),
+                    name: rw.name.clone(),
+                    username: None,
+                    password_file: None,
+                    credentials_file: None,
+                };
+                match &rw.auth {
+                    RemoteWriteAuth::None => {}
+                    RemoteWriteAuth::Basic { username, secret } => {
+                        c.username = Some(username.clone());
+                        c.password_file = Some(secret_file(secret));
+                    }
+                    RemoteWriteAuth::Bearer { secret } => {
+                        c.credentials_file = Some(secret_file(secret));
+                    }
+                }
+                c
+            })
+            .collect(),
         extra_rules: extend::PROMETHEUS_RULES_GLOB,
         extra_targets: extend::PROMETHEUS_TARGETS_GLOB,
         extra_job: extend::PROMETHEUS_TARGETS_JOB,

@@ -228,6 +228,143 @@ fn resolve_extra_scrapes(
     out
 }
 
+/// `[[metrics.remote_write]]`: an http(s) URL without credentials in it, and basic auth
+/// or a bearer token from secrets.
+fn resolve_remote_writes(
+    cx: &mut Cx<'_>,
+    metrics: &raw::MetricsSection,
+    usage: bool,
+) -> Vec<crate::model::RemoteWrite> {
+    use crate::model::{RemoteWrite, RemoteWriteAuth};
+    let mut out = Vec::new();
+    let mut names: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    for (i, rw) in metrics.remote_write.iter().flatten().enumerate() {
+        let place = format!("`[[metrics.remote_write]]` number {}", i + 1);
+        let url = rw.url.get_ref();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+        match host {
+            None | Some("") => {
+                cx.error(
+                    Diagnostic::error(
+                        rw.url.span(),
+                        format!("`url` of {place} must be an http(s) URL, found `{url}`"),
+                    )
+                    .with_help("e.g. \"https://prometheus.example.net/api/prom/push\""),
+                );
+                continue;
+            }
+            Some(host) if host.contains('@') => {
+                cx.error(
+                    Diagnostic::error(rw.url.span(), format!("`url` of {place} has credentials in it"))
+                        .with_help("stack.toml is committed: give `username` and `password_secret` (a variable in .env) instead"),
+                );
+                continue;
+            }
+            _ => {}
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            cx.error(Diagnostic::error(
+                rw.url.span(),
+                format!("`url` of {place} contains spaces"),
+            ));
+            continue;
+        }
+        let secret = |cx: &mut Cx<'_>, s: &Spanned<String>| -> Option<String> {
+            let text = s.get_ref();
+            if !is_env_name(text) {
+                cx.error(
+                    Diagnostic::error(
+                        s.span(),
+                        format!("`{text}` is not a valid environment variable name"),
+                    )
+                    .with_help(
+                        "name the variable in .env that holds it, e.g. \"REMOTE_WRITE_PASSWORD\"",
+                    ),
+                );
+                None
+            } else if let Some(what) = stack_secrets(usage).get(text.as_str()) {
+                cx.error(Diagnostic::error(
+                    s.span(),
+                    format!("`{text}` is the stack's own `{text}` ({what})"),
+                ));
+                None
+            } else {
+                Some(text.clone())
+            }
+        };
+        let auth = match (&rw.username, &rw.password_secret, &rw.bearer_token_secret) {
+            (None, None, None) => RemoteWriteAuth::None,
+            (Some(user), Some(password), None) => match secret(cx, password) {
+                Some(secret) => RemoteWriteAuth::Basic {
+                    username: user.get_ref().clone(),
+                    secret,
+                },
+                None => continue,
+            },
+            (None, None, Some(token)) => match secret(cx, token) {
+                Some(secret) => RemoteWriteAuth::Bearer { secret },
+                None => continue,
+            },
+            (_, _, Some(token)) => {
+                cx.error(
+                    Diagnostic::error(
+                        token.span(),
+                        format!("{place} has both basic auth and a bearer token"),
+                    )
+                    .with_help("keep one"),
+                );
+                continue;
+            }
+            (Some(user), None, None) => {
+                cx.error(
+                    Diagnostic::error(
+                        user.span(),
+                        format!("`username` of {place} needs `password_secret`"),
+                    )
+                    .with_help("name the variable in .env that holds the password"),
+                );
+                continue;
+            }
+            (None, Some(password), None) => {
+                cx.error(Diagnostic::error(
+                    password.span(),
+                    format!("`password_secret` of {place} needs `username`"),
+                ));
+                continue;
+            }
+        };
+        let name = match &rw.name {
+            Some(n) => n.get_ref().clone(),
+            None => host.unwrap_or_default().to_owned(),
+        };
+        let name_span = rw
+            .name
+            .as_ref()
+            .map_or_else(|| rw.url.span(), Spanned::span);
+        if let Some(first) = names.get(&name) {
+            cx.error(
+                Diagnostic::error(
+                    name_span,
+                    format!("remote write name `{name}` is used twice"),
+                )
+                .with_related(first.clone(), "first used here")
+                .with_help("give each endpoint its own `name`"),
+            );
+            continue;
+        }
+        names.insert(name.clone(), name_span);
+        out.push(RemoteWrite {
+            url: url.clone(),
+            name,
+            auth,
+        });
+    }
+    out
+}
+
 /// `[grafana]`: root URL, plugins, anonymous viewers, SMTP with a secret password.
 fn resolve_grafana(cx: &mut Cx<'_>, raw: Option<&raw::GrafanaSection>, usage: bool) -> Grafana {
     let Some(raw) = raw else {
@@ -700,6 +837,7 @@ pub(crate) fn resolve(
 
     let external_labels = resolve_external_labels(&mut cx, metrics_raw);
     let extra_scrapes = resolve_extra_scrapes(&mut cx, metrics_raw, &apps);
+    let remote_writes = resolve_remote_writes(&mut cx, metrics_raw, usage.is_some());
     let grafana = resolve_grafana(&mut cx, raw.grafana.as_ref(), usage.is_some());
     // [alerts]; SLO windows need the metrics they look back over.
     let alerts = resolve_alerts(&mut cx, raw, &apps);
@@ -728,6 +866,7 @@ pub(crate) fn resolve(
             retention: metrics_retention,
             external_labels,
             extra_scrapes,
+            remote_writes,
         },
         logs: Logs {
             retention: logs_retention,
