@@ -46,7 +46,7 @@ struct RemoteWriteContext {
     credentials_file: Option<String>,
 }
 
-/// Where Prometheus reads a secret: compose mounts `secrets:` at /run/secrets/<name>.
+/// Where Prometheus reads a secret: compose mounts `secrets:` at `/run/secrets/<name>`.
 pub fn secret_file(name: &str) -> String {
     format!("/run/secrets/{name}")
 }
