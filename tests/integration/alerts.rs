@@ -566,3 +566,35 @@ fn simple_match(regex: &str, text: &str) -> bool {
         _ => body.replace("[.]", ".") == text,
     }
 }
+
+/// Found by the fuzz target: an objective far below what can page (a large error budget)
+/// made the generated unit-test traffic overflow. Every objective from the lowest to the
+/// highest renders, and its unit tests still pass promtool.
+#[test]
+fn any_objective_renders_and_its_unit_tests_hold() {
+    for objective in ["0.0001%", "1%", "50%", "70%", "93%", "99.99%", "99.9999%"] {
+        let source = stackc::diagnostic::SourceFile {
+            name: "stack.toml".into(),
+            text: format!(
+                "[metrics]\nretention = \"3d\"\n[apps.api]\nimage = \"a:1\"\nslo = {{ availability = \"{objective}\", latency = {{ p99 = \"250ms\" }} }}\n"
+            ),
+        };
+        let checked = stackc::validate::check(&source);
+        let stack = checked
+            .stack
+            .unwrap_or_else(|| panic!("{objective}: {:?}", checked.diagnostics));
+        let files = stackc::targets::render(&stack, &Default::default()).unwrap();
+        let Some(promtool) = tool("promtool", "prometheus") else {
+            continue;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        for f in files.iter().filter(|f| f.path.starts_with("prometheus/rules/")) {
+            let path = tmp.path().join(&f.path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, &f.contents).unwrap();
+        }
+        let dir = tmp.path().join("prometheus/rules");
+        let (ok, out) = run(&dir, promtool, &["test", "rules", "slo.test.yml"]);
+        assert!(ok, "{objective}: {out}");
+    }
+}
