@@ -588,7 +588,10 @@ fn any_objective_renders_and_its_unit_tests_hold() {
             continue;
         };
         let tmp = tempfile::tempdir().unwrap();
-        for f in files.iter().filter(|f| f.path.starts_with("prometheus/rules/")) {
+        for f in files
+            .iter()
+            .filter(|f| f.path.starts_with("prometheus/rules/"))
+        {
             let path = tmp.path().join(&f.path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, &f.contents).unwrap();
