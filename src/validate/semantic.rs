@@ -1316,6 +1316,14 @@ fn resolve_apps(
                 )
                 .with_help("OTLP logs need the OpenTelemetry variables: remove `otlp = false`, or collect stdout (`logs = \"stdout\"`)"),
             );
+        } else if otlp_logs && usage {
+            cx.error(
+                Diagnostic::warning(
+                    cx.spans.key_span(&format!("{pointer}/logs")),
+                    format!("usage events of app `{name}` are not counted with `logs = \"otlp\"`"),
+                )
+                .with_help("the usage scraper reads `\"usage\": true` JSON lines from stdout; keep `logs = \"stdout\"` for an app that logs usage events, or set `[usage] enabled = false`"),
+            );
         }
         let scrape = if metrics == raw::MetricsSetting::Scrape {
             let path = match &app.metrics_path {
