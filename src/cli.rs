@@ -554,7 +554,8 @@ pub fn checked(path: &Path) -> anyhow::Result<(SourceFile, validate::Checked)> {
 }
 
 /// The one check that reads the disk beside `stack.toml`: every app's build context is a
-/// folder there, and its Dockerfile a file in it (validation itself does no I/O).
+/// folder there, and its Dockerfile a file in it; the external database's `root_cert` is
+/// a file (validation itself does no I/O).
 fn check_build_contexts(source: &SourceFile, checked: &mut validate::Checked, dir: &Path) {
     let Some(stack) = &checked.stack else {
         return;
@@ -608,6 +609,34 @@ fn check_build_contexts(source: &SourceFile, checked: &mut validate::Checked, di
                 .with_help(
                     "add it, or name another with `build = { context = ..., dockerfile = ... }`",
                 ),
+            );
+        }
+    }
+    let root_cert = stack
+        .usage
+        .as_ref()
+        .and_then(|u| u.external_db.as_ref())
+        .and_then(|db| db.root_cert.as_ref());
+    if let Some(cert) = root_cert {
+        let path = match cert {
+            crate::model::VolumeSource::Relative(rel) => dir.join(rel),
+            crate::model::VolumeSource::Absolute(abs) | crate::model::VolumeSource::Named(abs) => {
+                PathBuf::from(abs)
+            }
+        };
+        // An absolute path names a file of the host that runs compose, which may not be
+        // this machine: only a relative one is checked.
+        let relative = matches!(cert, crate::model::VolumeSource::Relative(_));
+        if relative && !path.is_file() {
+            found.push(
+                diagnostic::Diagnostic::error(
+                    parsed.spans.value_span("/components/postgres/root_cert"),
+                    "the `root_cert` of `[components.postgres]` is not a file beside stack.toml",
+                )
+                .with_help(format!(
+                    "looked for `{}`: put the PEM file of the database's CA there",
+                    path.display()
+                )),
             );
         }
     }

@@ -39,19 +39,36 @@ pub fn mermaid(stack: &Stack) -> String {
     let _ = writeln!(out, "    Loki[\"Loki{}\"]", port(PortKey::Loki));
     let _ = writeln!(out, "    Tempo[\"Tempo{}\"]", port(PortKey::Tempo));
     let _ = writeln!(out, "    Grafana[\"Grafana{}\"]", port(PortKey::Grafana));
-    let _ = writeln!(
-        out,
-        "    NodeExp[\"node-exporter{}\"]",
-        port(PortKey::NodeExporter)
-    );
-    let _ = writeln!(out, "    cAdvisor[\"cAdvisor{}\"]", port(PortKey::Cadvisor));
-    if let Some(usage) = &stack.usage {
+    if stack.components.node_exporter {
         let _ = writeln!(
             out,
-            "    Postgres[(\"PostgreSQL {}{}\")]",
-            usage.database,
-            port(PortKey::Postgres)
+            "    NodeExp[\"node-exporter{}\"]",
+            port(PortKey::NodeExporter)
         );
+    }
+    if stack.components.cadvisor {
+        let _ = writeln!(out, "    cAdvisor[\"cAdvisor{}\"]", port(PortKey::Cadvisor));
+    }
+    if let Some(usage) = &stack.usage {
+        match &usage.external_db {
+            Some(db) => {
+                let _ = writeln!(
+                    out,
+                    "    Postgres[(\"PostgreSQL {}<br/>external: {}:{}\")]",
+                    usage.database,
+                    escape(&db.host),
+                    db.port
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    Postgres[(\"PostgreSQL {}{}\")]",
+                    usage.database,
+                    port(PortKey::Postgres)
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "    Scraper[\"usage-scraper<br/>every {}\"]",
@@ -74,18 +91,26 @@ pub fn mermaid(stack: &Stack) -> String {
             let _ = writeln!(out, "    app_{} -->|traces OTLP| Alloy", app.ident);
         }
     }
-    for line in [
-        "Alloy -->|logs| Loki",
-        "Alloy -->|traces| Tempo",
-        "Alloy -->|OTLP metrics| Prometheus",
-        "Tempo -->|span metrics| Prometheus",
-        "NodeExp -->|host metrics| Prometheus",
-        "cAdvisor -->|container metrics| Prometheus",
-        "Prometheus -->|metrics| Grafana",
-        "Loki -->|logs| Grafana",
-        "Tempo -->|traces| Grafana",
+    for (line, shown) in [
+        ("Alloy -->|logs| Loki", true),
+        ("Alloy -->|traces| Tempo", true),
+        ("Alloy -->|OTLP metrics| Prometheus", true),
+        ("Tempo -->|span metrics| Prometheus", true),
+        (
+            "NodeExp -->|host metrics| Prometheus",
+            stack.components.node_exporter,
+        ),
+        (
+            "cAdvisor -->|container metrics| Prometheus",
+            stack.components.cadvisor,
+        ),
+        ("Prometheus -->|metrics| Grafana", true),
+        ("Loki -->|logs| Grafana", true),
+        ("Tempo -->|traces| Grafana", true),
     ] {
-        let _ = writeln!(out, "    {line}");
+        if shown {
+            let _ = writeln!(out, "    {line}");
+        }
     }
     if stack.usage.is_some() {
         let _ = writeln!(out, "    Loki -->|usage events| Scraper");

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::duration::Duration;
+pub use crate::raw::SslMode;
+use crate::wiring::service;
 
 /// Image tags stackc is tested with; `[versions]` overrides them.
 pub mod defaults {
@@ -52,6 +54,8 @@ pub struct Stack {
     pub apps: Vec<App>,
     /// `[alerts]`: receivers and routes (the rules themselves come from the stack).
     pub alerts: Alerts,
+    /// `[components]`: node-exporter and cAdvisor on or off.
+    pub components: Components,
 }
 
 /// Alertmanager's routing.
@@ -261,6 +265,88 @@ pub struct Usage {
     /// `[usage] build = true`: the `usage-scraper` crate version the generated Dockerfile
     /// installs. `None`: compose pulls `image`.
     pub build: Option<String>,
+    /// `[components.postgres]`: the external database events go to. `None`: the stack's
+    /// own PostgreSQL container.
+    pub external_db: Option<ExternalDb>,
+}
+
+/// An external PostgreSQL for usage events (`[components.postgres]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalDb {
+    pub host: String,
+    pub port: u16,
+    pub sslmode: SslMode,
+    /// The CA file, relative to `stack.toml`'s folder or absolute (never a named volume).
+    pub root_cert: Option<VolumeSource>,
+}
+
+/// Which of the stack's optional services run (`[components]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Components {
+    pub node_exporter: bool,
+    pub cadvisor: bool,
+}
+
+impl Default for Components {
+    fn default() -> Self {
+        Self {
+            node_exporter: true,
+            cadvisor: true,
+        }
+    }
+}
+
+/// The stack's own compose services, in display order (dashboards, alerts): the fixed
+/// core, then node-exporter and cAdvisor unless `[components]` turns them off, then the
+/// usage scraper and its PostgreSQL while `[usage]` is on (PostgreSQL only when bundled).
+/// The one list every target and the validator take the stack's services from.
+pub fn own_services(
+    components: &Components,
+    usage: bool,
+    bundled_postgres: bool,
+) -> Vec<&'static str> {
+    let mut out = vec![
+        service::PROMETHEUS,
+        service::ALLOY,
+        service::LOKI,
+        service::TEMPO,
+        service::GRAFANA,
+    ];
+    if components.node_exporter {
+        out.push(service::NODE_EXPORTER);
+    }
+    if components.cadvisor {
+        out.push(service::CADVISOR);
+    }
+    out.push(service::ALERTMANAGER);
+    if usage {
+        out.push(service::USAGE_SCRAPER);
+        if bundled_postgres {
+            out.push(service::POSTGRES);
+        }
+    }
+    out
+}
+
+impl Stack {
+    /// The stack's own compose services that run, in display order (`own_services`).
+    pub fn services(&self) -> Vec<&'static str> {
+        own_services(
+            &self.components,
+            self.usage.is_some(),
+            self.bundled_postgres(),
+        )
+    }
+
+    /// Whether the stack runs its own service `name` (a `wiring::service` name).
+    pub fn runs(&self, name: &str) -> bool {
+        self.services().contains(&name)
+    }
+
+    /// Whether usage events go to the stack's own PostgreSQL container.
+    pub fn bundled_postgres(&self) -> bool {
+        self.usage.as_ref().is_some_and(|u| u.external_db.is_none())
+    }
 }
 
 /// The stack's own services that can publish a host port.
@@ -325,6 +411,21 @@ impl PortKey {
             PortKey::NodeExporter => 9100,
             PortKey::Cadvisor => 8080,
             PortKey::Alertmanager => 9093,
+        }
+    }
+
+    /// The compose service that publishes this port.
+    pub fn service(self) -> &'static str {
+        match self {
+            PortKey::Grafana => service::GRAFANA,
+            PortKey::Prometheus => service::PROMETHEUS,
+            PortKey::Loki => service::LOKI,
+            PortKey::Tempo => service::TEMPO,
+            PortKey::Alloy | PortKey::OtlpGrpc | PortKey::OtlpHttp => service::ALLOY,
+            PortKey::Postgres => service::POSTGRES,
+            PortKey::NodeExporter => service::NODE_EXPORTER,
+            PortKey::Cadvisor => service::CADVISOR,
+            PortKey::Alertmanager => service::ALERTMANAGER,
         }
     }
 

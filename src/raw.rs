@@ -36,6 +36,89 @@ pub struct StackFile {
     /// Alert routing: Alertmanager's receivers and which severity goes where. Without it,
     /// alerts still fire and are visible in Grafana and Alertmanager's UI.
     pub alerts: Option<AlertsSection>,
+    /// The stack's own services that can be left out (node-exporter, cAdvisor) or replaced
+    /// (the usage database, by an external PostgreSQL).
+    pub components: Option<ComponentsSection>,
+}
+
+/// `[components]`: which of the stack's own services run.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ComponentsSection {
+    /// `false` runs no node-exporter: no machine panels on the host dashboard, no disk
+    /// alerts (for hosts that already export node metrics elsewhere). Default `true`.
+    #[schemars(with = "Option<bool>")]
+    pub node_exporter: Option<Spanned<bool>>,
+    /// `false` runs no cAdvisor: no per-container CPU, memory and network panels, no
+    /// restart alerts. Default `true`.
+    #[schemars(with = "Option<bool>")]
+    pub cadvisor: Option<Spanned<bool>>,
+    /// The usage events' database. `true` (default): a PostgreSQL container of the stack.
+    /// A table `{ host, port, sslmode, root_cert }`: an external PostgreSQL (a managed
+    /// database) instead; the roles' passwords still come from `.env`.
+    pub postgres: Option<PostgresSetting>,
+}
+
+/// `[components] postgres`: `true` for the bundled database, or where the external one is.
+/// Spans come from the span map by pointer (`/components/postgres/<key>`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PostgresSetting {
+    Bundled(bool),
+    External(ExternalPostgres),
+}
+
+impl JsonSchema for PostgresSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PostgresSetting".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let table = generator.subschema_for::<ExternalPostgres>();
+        schemars::json_schema!({
+            "description": "`true`: the stack runs PostgreSQL for usage events (default). A table: the external PostgreSQL to use instead.",
+            "anyOf": [ { "type": "boolean" }, table ]
+        })
+    }
+}
+
+/// `[components.postgres]`: an external PostgreSQL for usage events. Create the database,
+/// then run the generated `postgres/init/*.sql` in it once (see docs/stack-toml.md).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ExternalPostgres {
+    /// Host name or address, e.g. "usage-db.internal.example.com".
+    pub host: String,
+    /// Port (default 5432).
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// TLS, with libpq's meaning: "verify-full" (default: encrypted, certificate and host
+    /// name checked), "require" (encrypted; the certificate is checked against `root_cert`
+    /// when given, the host name is not) or "disable".
+    pub sslmode: Option<SslMode>,
+    /// A PEM file of the CA that signed the server's certificate, relative to stack.toml or
+    /// absolute, e.g. "certs/usage-db-ca.pem" (default: the system's CA certificates).
+    pub root_cert: Option<String>,
+}
+
+/// How the usage scraper and Grafana use TLS to an external PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Require,
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The value as libpq (and Grafana, and the scraper) spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Require => "require",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -133,6 +133,9 @@ pub mod db {
     pub const WRITER_ROLE: &str = "usage_scraper";
     pub const READER_ROLE: &str = "usage_reader";
     pub const SUPERUSER: &str = "postgres";
+    /// Where the scraper and Grafana find `[components.postgres] root_cert` (mounted
+    /// read-only).
+    pub const ROOT_CERT_MOUNT: &str = "/etc/stackc/usage-db-ca.pem";
 }
 
 /// Environment variables that carry the stack's own secrets (from `.env`).

@@ -202,21 +202,6 @@ const COMPONENTS: [(&str, &str); 10] = [
     (service::ALERTMANAGER, "prom/alertmanager"),
 ];
 
-/// The compose service that publishes a `[ports]` key.
-fn port_service(key: PortKey) -> &'static str {
-    match key {
-        PortKey::Grafana => service::GRAFANA,
-        PortKey::Prometheus => service::PROMETHEUS,
-        PortKey::Loki => service::LOKI,
-        PortKey::Tempo => service::TEMPO,
-        PortKey::Alloy | PortKey::OtlpGrpc | PortKey::OtlpHttp => service::ALLOY,
-        PortKey::Postgres => service::POSTGRES,
-        PortKey::NodeExporter => service::NODE_EXPORTER,
-        PortKey::Cadvisor => service::CADVISOR,
-        PortKey::Alertmanager => service::ALERTMANAGER,
-    }
-}
-
 /// The facts of a resolved stack and its rendered tree. This is the one place that reads
 /// `model` fields.
 pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
@@ -224,8 +209,9 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
     let usage = stack.usage.as_ref();
     let v = &stack.versions;
     for (name, repo) in COMPONENTS {
-        let usage_only = name == service::POSTGRES || name == service::USAGE_SCRAPER;
-        if usage_only && usage.is_none() {
+        // Only what runs: `[usage]` off, an external database or `[components]` take
+        // services away.
+        if !stack.runs(name) {
             continue;
         }
         let tag = match name {
@@ -345,6 +331,18 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
                         ("poll interval".into(), usage.poll_interval.to_string()),
                         ("lookback".into(), usage.lookback.to_string()),
                     ];
+                    if let Some(db) = &usage.external_db {
+                        facts.settings.push((
+                            "database".into(),
+                            format!(
+                                "external {}:{}/{} (sslmode {})",
+                                db.host,
+                                db.port,
+                                usage.database,
+                                db.sslmode.as_str()
+                            ),
+                        ));
+                    }
                     if let Some(version) = &usage.build {
                         facts.settings.push((
                             "built from".into(),
@@ -369,7 +367,7 @@ pub fn facts(stack: &Stack, files: &[OutputFile]) -> anyhow::Result<Facts> {
         let Some(host_port) = stack.ports.get(key) else {
             continue;
         };
-        let name = port_service(key);
+        let name = key.service();
         let container_port = if host_network && key == PortKey::NodeExporter {
             host_port
         } else {

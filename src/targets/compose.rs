@@ -57,8 +57,9 @@ struct Services {
     grafana: Service,
     postgres: Service,
     usage_scraper: Service,
-    node_exporter: Service,
-    cadvisor: Service,
+    /// `None` when `[components]` turns it off.
+    node_exporter: Option<Service>,
+    cadvisor: Option<Service>,
     alertmanager: Service,
 }
 
@@ -110,6 +111,12 @@ struct UsageContext {
     /// `[usage] build = true`: the scraper is built from `usage-scraper/Dockerfile`
     /// (`pull_policy: build`) instead of pulled.
     build: bool,
+    /// `host:port/database (sslmode …)` of `[components.postgres]`; `None`: the stack's
+    /// own PostgreSQL service.
+    external_db: Option<String>,
+    /// `<host path>:<mount>:ro` of the external database's CA file, for the scraper and
+    /// Grafana.
+    root_cert_volume: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -334,10 +341,14 @@ pub fn render(
             secret::READER_DB_PASSWORD.to_owned(),
             required_env(secret::READER_DB_PASSWORD),
         );
+    }
+    let mut scraper_depends = vec![loki_ready()];
+    if stack.bundled_postgres() {
         grafana_depends.push(healthy(service::POSTGRES));
+        scraper_depends.push(healthy(service::POSTGRES));
     }
 
-    let postgres = match usage {
+    let postgres = match usage.filter(|_| stack.bundled_postgres()) {
         Some(usage) => Service {
             image: format!("postgres:{}", v.postgres),
             ports: publish(PortKey::Postgres),
@@ -373,7 +384,7 @@ pub fn render(
     };
     let usage_scraper = Service {
         image: usage.map(|u| u.image.clone()).unwrap_or_default(),
-        depends_on: vec![loki_ready(), healthy(service::POSTGRES)],
+        depends_on: scraper_depends,
         environment: BTreeMap::from([(
             secret::SCRAPER_DB_PASSWORD.to_owned(),
             required_env(secret::SCRAPER_DB_PASSWORD),
@@ -419,7 +430,7 @@ pub fn render(
         },
         postgres,
         usage_scraper,
-        node_exporter: Service {
+        node_exporter: stack.components.node_exporter.then(|| Service {
             image: format!("prom/node-exporter:{}", v.node_exporter),
             // A host-network service cannot publish ports: it listens on the host itself.
             ports: if node_exporter_on_host(stack) {
@@ -439,12 +450,12 @@ pub fn render(
                 }
             )),
             ..Service::default()
-        },
-        cadvisor: Service {
+        }),
+        cadvisor: stack.components.cadvisor.then(|| Service {
             image: format!("ghcr.io/google/cadvisor:{}", v.cadvisor),
             ports: publish(PortKey::Cadvisor),
             ..Service::default()
-        },
+        }),
         alertmanager: Service {
             image: format!("prom/alertmanager:{}", v.alertmanager),
             ports: publish(PortKey::Alertmanager),
@@ -585,7 +596,7 @@ pub fn render(
     .iter()
     .map(|v| own(v))
     .collect();
-    if usage.is_some() {
+    if stack.bundled_postgres() {
         volumes.push(own("postgres-data"));
     }
     // The apps' named volumes, declared once each (validation keeps them off the stack's).
@@ -637,6 +648,29 @@ pub fn render(
                 "postgres-data:/var/lib/postgresql/data"
             },
             build: usage.build.is_some(),
+            external_db: usage.external_db.as_ref().map(|db| {
+                format!(
+                    "{}:{}/{} (sslmode {})",
+                    db.host,
+                    db.port,
+                    usage.database,
+                    db.sslmode.as_str()
+                )
+            }),
+            root_cert_volume: usage
+                .external_db
+                .as_ref()
+                .and_then(|db| db.root_cert.as_ref())
+                .map(|cert| {
+                    volume_spec(
+                        &crate::model::Volume {
+                            source: cert.clone(),
+                            target: db::ROOT_CERT_MOUNT.to_owned(),
+                            read_only: true,
+                        },
+                        &options.stack_dir,
+                    )
+                }),
         }),
         apps,
         volumes,
@@ -715,7 +749,7 @@ fn env_example(stack: &Stack) -> String {
     );
     out.push_str("# Grafana's `admin` user\n");
     out.push_str(&format!("{}=\n", secret::GRAFANA_ADMIN_PASSWORD));
-    if stack.usage.is_some() {
+    if stack.bundled_postgres() {
         out.push_str(
             "\n# PostgreSQL (usage statistics): superuser, scraper (writes) and Grafana (reads)\n",
         );
@@ -724,6 +758,15 @@ fn env_example(stack: &Stack) -> String {
             secret::SCRAPER_DB_PASSWORD,
             secret::READER_DB_PASSWORD,
         ] {
+            out.push_str(&format!("{name}=\n"));
+        }
+    } else if stack.usage.is_some() {
+        out.push_str(&format!(
+            "\n# The external PostgreSQL of [components.postgres] (usage statistics): the passwords\n# of its roles {} (scraper, writes) and {} (Grafana, reads)\n",
+            db::WRITER_ROLE,
+            db::READER_ROLE
+        ));
+        for name in [secret::SCRAPER_DB_PASSWORD, secret::READER_DB_PASSWORD] {
             out.push_str(&format!("{name}=\n"));
         }
     }

@@ -62,6 +62,10 @@ struct UsageContext {
     postgres_version: u32,
     /// `${VAR}`: expanded by Grafana from its environment when it reads the file.
     password_ref: String,
+    /// libpq's `sslmode`: `disable` for the stack's own database (on the compose network).
+    sslmode: &'static str,
+    /// Where the CA file of `[components.postgres] root_cert` is mounted.
+    root_cert: Option<&'static str>,
 }
 
 /// Load-bearing: used by `templates/grafana/dashboards.yaml.j2`.
@@ -108,7 +112,12 @@ pub fn render(
             prometheus: format!("http://{}:{}", service::PROMETHEUS, port::PROMETHEUS),
             loki: format!("http://{}:{}", service::LOKI, port::LOKI),
             tempo: format!("http://{}:{}", service::TEMPO, port::TEMPO),
-            postgres: format!("{}:{}", service::POSTGRES, port::POSTGRES),
+            postgres: match stack.usage.as_ref().and_then(|u| u.external_db.as_ref()) {
+                // `[host]:port` for an IPv6 address, as Grafana splits `url` on the last `:`.
+                Some(db) if db.host.contains(':') => format!("[{}]:{}", db.host, db.port),
+                Some(db) => format!("{}:{}", db.host, db.port),
+                None => format!("{}:{}", service::POSTGRES, port::POSTGRES),
+            },
             alertmanager: format!("http://{}:{}", service::ALERTMANAGER, port::ALERTMANAGER),
         },
         scrape_interval: stack.metrics.scrape_interval.prometheus(),
@@ -124,6 +133,15 @@ pub fn render(
             database: usage.database.clone(),
             postgres_version,
             password_ref: format!("${{{}}}", secret::READER_DB_PASSWORD),
+            sslmode: usage
+                .external_db
+                .as_ref()
+                .map_or("disable", |db| db.sslmode.as_str()),
+            root_cert: usage
+                .external_db
+                .as_ref()
+                .and_then(|db| db.root_cert.as_ref())
+                .map(|_| db::ROOT_CERT_MOUNT),
         }),
     };
     let mut files = vec![

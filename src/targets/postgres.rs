@@ -1,6 +1,7 @@
 //! `postgres/init/*.sql`: the usage database's schema (SPEC §5) and its two roles, a
 //! writer for the scraper and a read-only one for Grafana. Passwords are read from the
-//! container's environment by psql's `\getenv` when the entrypoint runs these files.
+//! environment by psql's `\getenv` when the entrypoint (or, for an external database of
+//! `[components.postgres]`, the user, with the command the files' headers give) runs them.
 //! Every interpolated value is an identifier the model validated (`[a-z_][a-z0-9_]*`)
 //! or a constant from `wiring`.
 
@@ -21,6 +22,17 @@ struct Context<'a> {
     reader: &'static str,
     writer_password_env: &'static str,
     reader_password_env: &'static str,
+    /// `host:port (sslmode …)` of `[components.postgres]`: the files are run by hand there,
+    /// and leave the server's other databases alone. `None`: the stack's own PostgreSQL
+    /// runs them from `/docker-entrypoint-initdb.d`.
+    external: Option<External>,
+}
+
+#[derive(Serialize)]
+struct External {
+    host: String,
+    port: u16,
+    sslmode: &'static str,
 }
 
 pub fn render(
@@ -39,6 +51,11 @@ pub fn render(
         reader: db::READER_ROLE,
         writer_password_env: secret::SCRAPER_DB_PASSWORD,
         reader_password_env: secret::READER_DB_PASSWORD,
+        external: usage.external_db.as_ref().map(|db| External {
+            host: db.host.clone(),
+            port: db.port,
+            sslmode: db.sslmode.as_str(),
+        }),
     };
     Ok(vec![
         templates.file(

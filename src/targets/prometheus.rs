@@ -97,6 +97,8 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
         component("cadvisor", service::CADVISOR, port::CADVISOR),
         component("alertmanager", service::ALERTMANAGER, port::ALERTMANAGER),
     ];
+    // node-exporter and cAdvisor only while `[components]` runs them.
+    jobs.retain(|job| stack.runs(&job.service));
     if stack.usage.is_some() {
         jobs.push(component(
             "usage-scraper",

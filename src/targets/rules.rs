@@ -234,16 +234,18 @@ fn scraped_components(stack: &Stack) -> Vec<(&'static str, &'static str)> {
         (service::GRAFANA, alert::WARNING),
         (service::NODE_EXPORTER, alert::WARNING),
         (service::CADVISOR, alert::WARNING),
+        (service::USAGE_SCRAPER, alert::WARNING),
     ];
-    if stack.usage.is_some() {
-        out.push((service::USAGE_SCRAPER, alert::WARNING));
-    }
+    out.retain(|(name, _)| stack.runs(name));
     out
 }
 
 /// Every rule family of this stack, in file order.
 pub fn families(stack: &Stack) -> Vec<Family> {
-    let mut out = vec![targets(stack), pipeline(stack), host(stack)];
+    let mut out = vec![targets(stack), pipeline(stack)];
+    if stack.components.node_exporter || stack.components.cadvisor {
+        out.push(host(stack));
+    }
     if stack.usage.is_some() {
         out.push(usage(stack));
     }
@@ -288,17 +290,17 @@ fn targets(stack: &Stack) -> Family {
         ("compose_service", service::LOKI),
         ("instance", "loki:3100"),
     ];
-    let node_up = [
-        ("job", service::NODE_EXPORTER),
-        ("compose_service", service::NODE_EXPORTER),
-        ("instance", "node-exporter:9100"),
+    let grafana_up = [
+        ("job", service::GRAFANA),
+        ("compose_service", service::GRAFANA),
+        ("instance", "grafana:3000"),
     ];
     let mut tests = vec![TestCase {
         comment: "a critical component down for 2 minutes fires; one that is up, or down only briefly, does not".into(),
         interval: "1m".into(),
         input_series: vec![
             series("up", &loki_up, "1 1 0 0 0 0"),
-            series("up", &node_up, "1 1 1 1 1 0"),
+            series("up", &grafana_up, "1 1 1 1 1 0"),
         ],
         alert_rule_test: vec![
             AlertTest {
@@ -322,19 +324,18 @@ fn targets(stack: &Stack) -> Family {
         ],
     }];
     tests.push(TestCase {
-        comment: "a warning-level component (node-exporter) down for 2 minutes fires as a warning"
-            .into(),
+        comment: "a warning-level component (Grafana) down for 2 minutes fires as a warning".into(),
         interval: "1m".into(),
-        input_series: vec![series("up", &node_up, "0 0 0 0")],
+        input_series: vec![series("up", &grafana_up, "0 0 0 0")],
         alert_rule_test: vec![AlertTest {
             eval_time: "3m".into(),
             alertname: "StackComponentDown".into(),
             exp_alerts: vec![warning.firing(
                 &[
-                    ("job", service::NODE_EXPORTER),
-                    ("compose_service", service::NODE_EXPORTER),
-                    ("instance", "node-exporter:9100"),
-                    (alert::COMPONENT, service::NODE_EXPORTER),
+                    ("job", service::GRAFANA),
+                    ("compose_service", service::GRAFANA),
+                    ("instance", "grafana:3000"),
+                    (alert::COMPONENT, service::GRAFANA),
                 ],
                 "0",
             )],
@@ -697,6 +698,31 @@ fn pipeline(stack: &Stack) -> Family {
 }
 
 fn host(stack: &Stack) -> Family {
+    let mut rules = Vec::new();
+    let mut tests = Vec::new();
+    if stack.components.node_exporter {
+        let (r, t) = host_disks(stack);
+        rules.extend(r);
+        tests.extend(t);
+    }
+    if stack.components.cadvisor {
+        let (r, t) = host_restarts(stack);
+        rules.extend(r);
+        tests.extend(t);
+    }
+    Family {
+        name: "host",
+        description: "The Docker host: disks filling (node-exporter), containers restarting (cAdvisor); each while `[components]` runs it.",
+        groups: vec![Group {
+            name: "stackc-host".into(),
+            rules,
+        }],
+        tests,
+    }
+}
+
+/// Disks filling (node-exporter): the rules and their unit tests.
+fn host_disks(stack: &Stack) -> (Vec<Rule>, Vec<TestCase>) {
     let fs = "fstype!~\"tmpfs|ramfs|squashfs|nsfs|overlay|autofs\", mountpoint!~\"/boot.*\"";
     let disk_link = panel_link(stack, "host", "Disk space used", None);
     let filling = AlertSpec {
@@ -733,6 +759,58 @@ fn host(stack: &Stack) -> Family {
         ),
         dashboard: disk_link,
     };
+    let root = [
+        ("device", "/dev/sda1"),
+        ("fstype", "ext4"),
+        ("mountpoint", "/"),
+    ];
+    let data = [
+        ("device", "/dev/sdb1"),
+        ("fstype", "ext4"),
+        ("mountpoint", "/data"),
+    ];
+    let with_job = |l: &[(&'static str, &'static str)]| {
+        let mut v = vec![("job", service::NODE_EXPORTER)];
+        v.extend_from_slice(l);
+        v
+    };
+    let size = "100000000000x60";
+    let tests = vec![TestCase {
+        comment: "a disk with 19 % left losing 20 MB a minute fills within a day; a steady one at 50 % does not, and neither is almost full".into(),
+        interval: "1m".into(),
+        input_series: vec![
+            series(node::FS_SIZE, &with_job(&root), size),
+            series(node::FS_AVAIL, &with_job(&root), "19000000000-20000000x60"),
+            series(node::FS_SIZE, &with_job(&data), size),
+            series(node::FS_AVAIL, &with_job(&data), "50000000000x60"),
+        ],
+        alert_rule_test: vec![AlertTest {
+            eval_time: "40m".into(),
+            alertname: "HostDiskWillFillIn24Hours".into(),
+            exp_alerts: vec![filling.firing(&with_job(&root), "18.2%")],
+        }, AlertTest {
+            eval_time: "40m".into(),
+            alertname: "HostDiskAlmostFull".into(),
+            exp_alerts: vec![],
+        }],
+    }, TestCase {
+        comment: "a disk with 2 % left for 5 minutes is almost full".into(),
+        interval: "1m".into(),
+        input_series: vec![
+            series(node::FS_SIZE, &with_job(&data), "100000000000x10"),
+            series(node::FS_AVAIL, &with_job(&data), "2000000000x10"),
+        ],
+        alert_rule_test: vec![AlertTest {
+            eval_time: "6m".into(),
+            alertname: "HostDiskAlmostFull".into(),
+            exp_alerts: vec![full.firing(&with_job(&data), "2%")],
+        }],
+    }];
+    (vec![filling.rule(), full.rule()], tests)
+}
+
+/// Containers restarting (cAdvisor): the rules and their unit tests.
+fn host_restarts(stack: &Stack) -> (Vec<Rule>, Vec<TestCase>) {
     let project = format!("{}={}", labels::CADVISOR_PROJECT, q(&stack.name));
     let restarting = |name: &'static str,
                       who: &'static str,
@@ -777,53 +855,7 @@ fn host(stack: &Stack) -> Family {
         ("host", "CPU by container"),
     );
 
-    let root = [
-        ("device", "/dev/sda1"),
-        ("fstype", "ext4"),
-        ("mountpoint", "/"),
-    ];
-    let data = [
-        ("device", "/dev/sdb1"),
-        ("fstype", "ext4"),
-        ("mountpoint", "/data"),
-    ];
-    let with_job = |l: &[(&'static str, &'static str)]| {
-        let mut v = vec![("job", service::NODE_EXPORTER)];
-        v.extend_from_slice(l);
-        v
-    };
-    let size = "100000000000x60";
-    let mut tests = vec![TestCase {
-        comment: "a disk with 19 % left losing 20 MB a minute fills within a day; a steady one at 50 % does not, and neither is almost full".into(),
-        interval: "1m".into(),
-        input_series: vec![
-            series(node::FS_SIZE, &with_job(&root), size),
-            series(node::FS_AVAIL, &with_job(&root), "19000000000-20000000x60"),
-            series(node::FS_SIZE, &with_job(&data), size),
-            series(node::FS_AVAIL, &with_job(&data), "50000000000x60"),
-        ],
-        alert_rule_test: vec![AlertTest {
-            eval_time: "40m".into(),
-            alertname: "HostDiskWillFillIn24Hours".into(),
-            exp_alerts: vec![filling.firing(&with_job(&root), "18.2%")],
-        }, AlertTest {
-            eval_time: "40m".into(),
-            alertname: "HostDiskAlmostFull".into(),
-            exp_alerts: vec![],
-        }],
-    }, TestCase {
-        comment: "a disk with 2 % left for 5 minutes is almost full".into(),
-        interval: "1m".into(),
-        input_series: vec![
-            series(node::FS_SIZE, &with_job(&data), "100000000000x10"),
-            series(node::FS_AVAIL, &with_job(&data), "2000000000x10"),
-        ],
-        alert_rule_test: vec![AlertTest {
-            eval_time: "6m".into(),
-            alertname: "HostDiskAlmostFull".into(),
-            exp_alerts: vec![full.firing(&with_job(&data), "2%")],
-        }],
-    }];
+    let mut tests = Vec::new();
     let container = |svc: &str, id: &str| {
         vec![
             ("id".to_owned(), format!("/system.slice/docker-{id}.scope")),
@@ -890,21 +922,10 @@ fn host(stack: &Stack) -> Family {
         input_series: restart_series,
         alert_rule_test: restart_tests,
     });
-    let rules = vec![
-        filling.rule(),
-        full.rule(),
-        component_restarting.rule(),
-        app_restarting.rule(),
-    ];
-    Family {
-        name: "host",
-        description: "The Docker host: disks filling (node-exporter), containers restarting (cAdvisor).",
-        groups: vec![Group {
-            name: "stackc-host".into(),
-            rules,
-        }],
+    (
+        vec![component_restarting.rule(), app_restarting.rule()],
         tests,
-    }
+    )
 }
 
 fn to_pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -913,14 +934,7 @@ fn to_pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
 
 /// The stack's own compose services, as the health dashboard lists them.
 fn dashboards_components(stack: &Stack) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = scraped_components(stack)
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect();
-    if stack.usage.is_some() {
-        out.push(service::POSTGRES);
-    }
-    out
+    stack.services()
 }
 
 fn usage(stack: &Stack) -> Family {

@@ -18,8 +18,12 @@ struct Context {
     query: String,
     poll_interval: String,
     lookback: String,
-    postgres_host: &'static str,
+    postgres_host: String,
     postgres_port: u16,
+    /// `[components.postgres] sslmode`; `None` for the stack's own database.
+    sslmode: Option<&'static str>,
+    /// Where the CA file of `[components.postgres] root_cert` is mounted.
+    root_cert: Option<&'static str>,
     database: String,
     user: &'static str,
     password_env: &'static str,
@@ -64,8 +68,22 @@ pub fn render(
         query: usage_query(stack),
         poll_interval: usage.poll_interval.go(),
         lookback: usage.lookback.go(),
-        postgres_host: service::POSTGRES,
-        postgres_port: port::POSTGRES,
+        postgres_host: match &usage.external_db {
+            Some(db) => db.host.clone(),
+            None => service::POSTGRES.to_owned(),
+        },
+        postgres_port: usage
+            .external_db
+            .as_ref()
+            .map_or(port::POSTGRES, |db| db.port),
+        // Only for an external database, so the file of a bundled one stays readable by
+        // scrapers older than these keys.
+        sslmode: usage.external_db.as_ref().map(|db| db.sslmode.as_str()),
+        root_cert: usage
+            .external_db
+            .as_ref()
+            .and_then(|db| db.root_cert.as_ref())
+            .map(|_| db::ROOT_CERT_MOUNT),
         database: usage.database.clone(),
         user: db::WRITER_ROLE,
         password_env: secret::SCRAPER_DB_PASSWORD,

@@ -19,31 +19,6 @@ use crate::model::{
     Traces, Usage, Versions, defaults, sanitize_ident,
 };
 use crate::raw::{self, PortSetting, StackFile};
-use crate::wiring::service;
-
-/// Compose services the stack itself defines; apps cannot take these names.
-pub(crate) const RESERVED_SERVICES: [&str; 10] = [
-    service::ALLOY,
-    service::PROMETHEUS,
-    service::LOKI,
-    service::TEMPO,
-    service::GRAFANA,
-    service::POSTGRES,
-    service::NODE_EXPORTER,
-    service::CADVISOR,
-    service::USAGE_SCRAPER,
-    service::ALERTMANAGER,
-];
-
-/// The stack's own service names an app cannot take: PostgreSQL and the usage scraper only
-/// exist while `[usage]` is on.
-pub(crate) fn reserved_services(usage: bool) -> Vec<&'static str> {
-    RESERVED_SERVICES
-        .iter()
-        .copied()
-        .filter(|s| usage || ![service::POSTGRES, service::USAGE_SCRAPER].contains(s))
-        .collect()
-}
 
 /// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__` (reserved).
 fn is_label_name(name: &str) -> bool {
@@ -136,7 +111,7 @@ fn resolve_extra_scrapes(
                 job.job.span(),
                 format!("`job` of {place} must be a non-empty name"),
             ));
-        } else if RESERVED_SERVICES.contains(&name.as_str())
+        } else if cx.own_services.contains(&name.as_str())
             || name == crate::wiring::extend::PROMETHEUS_TARGETS_JOB
         {
             cx.error(
@@ -233,7 +208,6 @@ fn resolve_extra_scrapes(
 fn resolve_remote_writes(
     cx: &mut Cx<'_>,
     metrics: &raw::MetricsSection,
-    usage: bool,
 ) -> Vec<crate::model::RemoteWrite> {
     use crate::model::{RemoteWrite, RemoteWriteAuth};
     let mut out = Vec::new();
@@ -285,7 +259,7 @@ fn resolve_remote_writes(
                     ),
                 );
                 None
-            } else if let Some(what) = stack_secrets(usage).get(text.as_str()) {
+            } else if let Some(what) = cx.own_secrets.get(text.as_str()).copied() {
                 cx.error(Diagnostic::error(
                     s.span(),
                     format!("`{text}` is the stack's own `{text}` ({what})"),
@@ -366,7 +340,7 @@ fn resolve_remote_writes(
 }
 
 /// `[grafana]`: root URL, plugins, anonymous viewers, SMTP with a secret password.
-fn resolve_grafana(cx: &mut Cx<'_>, raw: Option<&raw::GrafanaSection>, usage: bool) -> Grafana {
+fn resolve_grafana(cx: &mut Cx<'_>, raw: Option<&raw::GrafanaSection>) -> Grafana {
     let Some(raw) = raw else {
         return Grafana::default();
     };
@@ -446,7 +420,7 @@ fn resolve_grafana(cx: &mut Cx<'_>, raw: Option<&raw::GrafanaSection>, usage: bo
                     Diagnostic::error(secret.span(), format!("`{text}` is not a valid environment variable name"))
                         .with_help("name the host variable (in .env) that holds the password, e.g. \"GRAFANA_SMTP_PASSWORD\""),
                 );
-            } else if let Some(what) = stack_secrets(usage).get(text.as_str()) {
+            } else if let Some(what) = cx.own_secrets.get(text.as_str()).copied() {
                 cx.error(
                     Diagnostic::error(secret.span(), format!("`password_secret` `{text}` is the stack's own `{text}` ({what})"))
                         .with_help("name a variable of its own, e.g. \"GRAFANA_SMTP_PASSWORD\""),
@@ -511,17 +485,22 @@ fn warn_exposed(cx: &mut Cx<'_>, bind: &Spanned<String>, ports: &Ports) {
 }
 
 /// The `.env` variables the stack itself reads, with what each is for.
-pub(crate) fn stack_secrets(usage: bool) -> BTreeMap<&'static str, &'static str> {
+pub(crate) fn stack_secrets(
+    usage: bool,
+    bundled_postgres: bool,
+) -> BTreeMap<&'static str, &'static str> {
     use crate::wiring::secret;
     let mut out = BTreeMap::from([(
         secret::GRAFANA_ADMIN_PASSWORD,
         "the password of Grafana's admin user",
     )]);
     if usage {
-        out.insert(
-            secret::POSTGRES_PASSWORD,
-            "the superuser password of the usage database",
-        );
+        if bundled_postgres {
+            out.insert(
+                secret::POSTGRES_PASSWORD,
+                "the superuser password of the usage database",
+            );
+        }
         out.insert(
             secret::SCRAPER_DB_PASSWORD,
             "the usage scraper's database password",
@@ -562,6 +541,11 @@ struct Cx<'a> {
     spans: &'a SpanMap,
     pruned: &'a BTreeSet<String>,
     out: Vec<Diagnostic>,
+    /// The stack's own compose services that run (`model::own_services`): names apps and
+    /// scrape jobs cannot take.
+    own_services: Vec<&'static str>,
+    /// The stack's own secret variables, with what each holds.
+    own_secrets: BTreeMap<&'static str, &'static str>,
 }
 
 impl Cx<'_> {
@@ -636,6 +620,8 @@ pub(crate) fn resolve(
         spans,
         pruned,
         out: Vec::new(),
+        own_services: Vec::new(),
+        own_secrets: BTreeMap::new(),
     };
 
     // [stack]
@@ -809,16 +795,21 @@ pub(crate) fn resolve(
 
     let enabled = usage_raw.enabled.unwrap_or(true);
     let scraper = resolve_scraper_image(&mut cx, usage_raw, raw.versions.as_ref(), &versions);
+    // [components]
+    let (components, external_db) = resolve_components(&mut cx, raw, enabled);
+    cx.own_services = crate::model::own_services(&components, enabled, external_db.is_none());
+    cx.own_secrets = stack_secrets(enabled, external_db.is_none());
     let usage = enabled.then_some(Usage {
         poll_interval,
         lookback,
         database,
         image: scraper.0,
         build: scraper.1,
+        external_db,
     });
 
     // [ports] and the apps' `publish`: host ports must not collide.
-    let ports = resolve_ports(&mut cx, raw, usage.is_some());
+    let ports = resolve_ports(&mut cx, raw);
     if let Some(bind_raw) = &stack_section.bind
         && let Ok(ip) = bind.parse::<IpAddr>()
         && !ip.is_loopback()
@@ -837,8 +828,8 @@ pub(crate) fn resolve(
 
     let external_labels = resolve_external_labels(&mut cx, metrics_raw);
     let extra_scrapes = resolve_extra_scrapes(&mut cx, metrics_raw, &apps);
-    let remote_writes = resolve_remote_writes(&mut cx, metrics_raw, usage.is_some());
-    let grafana = resolve_grafana(&mut cx, raw.grafana.as_ref(), usage.is_some());
+    let remote_writes = resolve_remote_writes(&mut cx, metrics_raw);
+    let grafana = resolve_grafana(&mut cx, raw.grafana.as_ref());
     // [alerts]; SLO windows need the metrics they look back over.
     let alerts = resolve_alerts(&mut cx, raw, &apps);
     if let Some(retention) = &metrics_raw.retention
@@ -885,8 +876,161 @@ pub(crate) fn resolve(
         grafana,
         apps,
         alerts,
+        components,
     };
     (Some(stack), cx.out)
+}
+
+/// `[components]`: node-exporter and cAdvisor on or off, and the usage database (the
+/// stack's own, or an external PostgreSQL).
+fn resolve_components(
+    cx: &mut Cx<'_>,
+    raw: &StackFile,
+    usage: bool,
+) -> (crate::model::Components, Option<crate::model::ExternalDb>) {
+    let mut components = crate::model::Components::default();
+    let Some(section) = &raw.components else {
+        return (components, None);
+    };
+    if let Some(on) = &section.node_exporter {
+        components.node_exporter = *on.get_ref();
+    }
+    if let Some(on) = &section.cadvisor {
+        components.cadvisor = *on.get_ref();
+    }
+    let external = match &section.postgres {
+        None | Some(raw::PostgresSetting::Bundled(true)) => None,
+        Some(raw::PostgresSetting::Bundled(false)) => {
+            if usage {
+                cx.error(
+                    Diagnostic::error(
+                        cx.spans.value_span("/components/postgres"),
+                        "`postgres = false` in `[components]` leaves usage events without a database",
+                    )
+                    .with_help("name an external PostgreSQL instead: `[components.postgres]` with `host = \"db.example.com\"`; or turn usage events off with `[usage] enabled = false`"),
+                );
+            }
+            None
+        }
+        Some(raw::PostgresSetting::External(db)) => {
+            if usage {
+                resolve_external_db(cx, db)
+            } else {
+                cx.error(
+                    Diagnostic::warning(
+                        cx.spans.key_span("/components/postgres"),
+                        "`[components.postgres]` has no effect with `[usage] enabled = false`",
+                    )
+                    .with_help(
+                        "only usage events use PostgreSQL; remove it, or enable the usage scraper",
+                    ),
+                );
+                None
+            }
+        }
+    };
+    (components, external)
+}
+
+/// `[components.postgres]` as a table: where the external database is.
+fn resolve_external_db(
+    cx: &mut Cx<'_>,
+    db: &raw::ExternalPostgres,
+) -> Option<crate::model::ExternalDb> {
+    use crate::model::{ExternalDb, SslMode, VolumeSource};
+    let at = |key: &str| format!("/components/postgres/{key}");
+    let host = db.host.trim();
+    let bad_host = if host.is_empty() {
+        Some("is empty")
+    } else if host.contains("://") || host.contains('@') {
+        Some("is a URL, not a host name")
+    } else if host.contains(['/', '?']) || host.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        Some("is not a host name")
+    } else if host
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
+    {
+        Some("has a port in it")
+    } else {
+        None
+    };
+    if let Some(why) = bad_host {
+        cx.error(
+            Diagnostic::error(
+                cx.spans.value_span(&at("host")),
+                format!("`host` of `[components.postgres]` {why}: `{}`", db.host),
+            )
+            .with_help("give the host name or address alone, e.g. \"usage-db.internal.example.com\"; the port goes in `port`, the database name in `[usage] database`, and the passwords in .env (USAGE_SCRAPER_DB_PASSWORD, USAGE_READER_DB_PASSWORD)"),
+        );
+        return None;
+    }
+    let sslmode = db.sslmode.unwrap_or(SslMode::VerifyFull);
+    let root_cert = match db.root_cert.as_deref() {
+        None => None,
+        Some(path) => {
+            let span = cx.spans.value_span(&at("root_cert"));
+            let relative = path.strip_prefix("./").unwrap_or(path);
+            let mut depth = 0i32;
+            let mut escapes = false;
+            for segment in relative.split('/').filter(|s| !s.is_empty() && *s != ".") {
+                depth += if segment == ".." { -1 } else { 1 };
+                escapes |= depth < 0;
+            }
+            if path.starts_with('/') {
+                Some(VolumeSource::Absolute(path.to_owned()))
+            } else if path.trim().is_empty() || depth == 0 || path.ends_with('/') {
+                cx.error(
+                    Diagnostic::error(span, format!("`root_cert` of `[components.postgres]` is not a file path: `{path}`"))
+                        .with_help("name the PEM file of the CA, relative to stack.toml or absolute, e.g. \"certs/usage-db-ca.pem\""),
+                );
+                return None;
+            } else if escapes || path.chars().any(char::is_control) {
+                cx.error(
+                    Diagnostic::error(
+                        span,
+                        format!("`root_cert` `{path}` leaves the folder of stack.toml"),
+                    )
+                    .with_help(
+                        "keep the file inside the folder of stack.toml, or give an absolute path",
+                    ),
+                );
+                return None;
+            } else {
+                Some(VolumeSource::Relative(
+                    relative
+                        .split('/')
+                        .filter(|s| !s.is_empty() && *s != ".")
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                ))
+            }
+        }
+    };
+    if sslmode == SslMode::Disable {
+        let span = if root_cert.is_some() {
+            Some(cx.spans.key_span(&at("root_cert")))
+        } else {
+            None
+        };
+        if let Some(span) = span {
+            cx.error(
+                Diagnostic::warning(
+                    span,
+                    "`root_cert` has no effect with `sslmode = \"disable\"`",
+                )
+                .with_help(
+                    "use `sslmode = \"verify-full\"` to check the server with it, or remove it",
+                ),
+            );
+        }
+    }
+    Some(ExternalDb {
+        host: host.to_owned(),
+        port: db.port.unwrap_or(crate::wiring::port::POSTGRES),
+        sslmode,
+        root_cert,
+    })
 }
 
 static EMPTY_STACK: raw::StackSection = raw::StackSection {
@@ -1051,7 +1195,7 @@ struct Claim {
     who: String,
 }
 
-fn resolve_ports(cx: &mut Cx<'_>, raw: &StackFile, usage: bool) -> Ports {
+fn resolve_ports(cx: &mut Cx<'_>, raw: &StackFile) -> Ports {
     let empty = raw::PortsSection::default();
     let section = raw.ports.as_ref().unwrap_or(&empty);
     let mut host = BTreeMap::new();
@@ -1093,8 +1237,28 @@ fn resolve_ports(cx: &mut Cx<'_>, raw: &StackFile, usage: bool) -> Ports {
             Some(PortSetting::Port(port)) => Some(port),
             None => Some(key.default_port()),
         };
-        // Without the usage scraper there is no PostgreSQL to publish.
-        let port = port.filter(|_| key != PortKey::Postgres || usage);
+        // A service the stack does not run publishes nothing (no PostgreSQL without the
+        // usage scraper or with an external database; node-exporter or cAdvisor turned off).
+        let runs = cx.own_services.contains(&key.service());
+        if !runs
+            && let Some(setting) = setting
+            && matches!(setting.get_ref(), PortSetting::Port(_))
+        {
+            cx.error(
+                Diagnostic::warning(
+                    setting.span(),
+                    format!("`[ports] {}` has no effect: the stack runs no {}", key.key(), key.service()),
+                )
+                .with_help(match key {
+                    PortKey::Postgres if cx.own_services.contains(&crate::wiring::service::USAGE_SCRAPER) => {
+                        "usage events go to the external database of `[components.postgres]`; remove the port"
+                    }
+                    PortKey::Postgres => "only usage events use PostgreSQL, and `[usage]` is off; remove the port",
+                    _ => "`[components]` turns it off; remove the port",
+                }),
+            );
+        }
+        let port = port.filter(|_| runs);
         if let Some(port) = port {
             claim(
                 cx,
@@ -1140,8 +1304,8 @@ fn resolve_apps(
     let Some(apps) = &raw.apps else {
         return Vec::new();
     };
-    let reserved = reserved_services(usage);
-    let stack_secrets = stack_secrets(usage);
+    let reserved = cx.own_services.clone();
+    let stack_secrets = cx.own_secrets.clone();
     let mut idents: BTreeMap<String, &Spanned<String>> = BTreeMap::new();
     let mut out = Vec::new();
     for (name_spanned, app) in apps {
@@ -2100,12 +2264,7 @@ fn resolve_alerts(cx: &mut Cx<'_>, raw: &StackFile, apps: &[App]) -> crate::mode
     use crate::model::{Receiver, ReceiverKind};
     let empty = raw::AlertsSection::default();
     let section = raw.alerts.as_ref().unwrap_or(&empty);
-    let own_secrets = [
-        crate::wiring::secret::GRAFANA_ADMIN_PASSWORD,
-        crate::wiring::secret::POSTGRES_PASSWORD,
-        crate::wiring::secret::SCRAPER_DB_PASSWORD,
-        crate::wiring::secret::READER_DB_PASSWORD,
-    ];
+    let own_secrets: Vec<&str> = cx.own_secrets.keys().copied().collect();
     let mut receivers = Vec::new();
     for (name, receiver) in section.receivers.iter().flatten() {
         let name_text = name.get_ref();

@@ -327,12 +327,24 @@ fn the_docker_socket_and_every_host_path_are_mounted_read_only() {
             }
         }
         // Who can reach the socket at all: Alloy (container discovery) and the two that
-        // see the whole host read-only for metrics.
-        assert_eq!(
-            socket_readers,
-            BTreeSet::from(["alloy", "cadvisor", "node-exporter"].map(str::to_owned)),
-            "{case}"
-        );
+        // see the whole host read-only for metrics, while `[components]` runs them.
+        let stack: toml::Table = toml::from_str(
+            &std::fs::read_to_string(repo().join("examples").join(&case).join("stack.toml"))
+                .unwrap(),
+        )
+        .unwrap();
+        let mut expected = BTreeSet::from(["alloy".to_owned()]);
+        for (key, host_wide) in [("cadvisor", "cadvisor"), ("node_exporter", "node-exporter")] {
+            let on = stack
+                .get("components")
+                .and_then(|c| c.get(key))
+                .and_then(toml::Value::as_bool)
+                .unwrap_or(true);
+            if on {
+                expected.insert(host_wide.to_owned());
+            }
+        }
+        assert_eq!(socket_readers, expected, "{case}");
     }
 }
 

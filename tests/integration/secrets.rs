@@ -301,13 +301,16 @@ fn every_secret_is_required_and_listed_in_env_example() {
             .and_then(|u| u.get("enabled"))
             .and_then(toml::Value::as_bool)
             .unwrap_or(true);
+        let external_db = stack
+            .get("components")
+            .and_then(|c| c.get("postgres"))
+            .is_some_and(toml::Value::is_table);
         let mut expected = vec![secret::GRAFANA_ADMIN_PASSWORD];
         if usage {
-            expected.extend([
-                secret::POSTGRES_PASSWORD,
-                secret::SCRAPER_DB_PASSWORD,
-                secret::READER_DB_PASSWORD,
-            ]);
+            expected.extend([secret::SCRAPER_DB_PASSWORD, secret::READER_DB_PASSWORD]);
+        }
+        if usage && !external_db {
+            expected.push(secret::POSTGRES_PASSWORD);
         }
         for name in expected {
             assert!(required.contains(name), "{}: {name}", case.display());

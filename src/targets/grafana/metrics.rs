@@ -135,13 +135,16 @@ pub mod otlp {
     pub const HTTP_STATUS: &str = "http_response_status_code";
 }
 
-/// The metric names Prometheus will have for this stack.
+/// The metric names Prometheus will have for this stack: node-exporter's and cAdvisor's
+/// only while `[components]` runs them.
 /// Host network counters are the host's only when node-exporter shares the host's
 /// network (`compose::node_exporter_on_host`); otherwise no dashboard may use them.
 pub fn available(stack: &Stack) -> Vec<&'static str> {
     let host_network = crate::targets::compose::node_exporter_on_host(stack);
     ALL.iter()
         .filter(|(_, source)| *source != "usage_scraper" || stack.usage.is_some())
+        .filter(|(_, source)| *source != "node" || stack.components.node_exporter)
+        .filter(|(_, source)| *source != "cadvisor" || stack.components.cadvisor)
         .filter(|(name, _)| host_network || ![node::NET_RX, node::NET_TX].contains(name))
         .map(|(name, _)| *name)
         .collect()

@@ -1,5 +1,5 @@
 //! *Stack health*: the stack's own components. Up or down, CPU and memory per component
-//! (cAdvisor), then each component's work: Prometheus (series, samples, span-metrics
+//! (cAdvisor, while it runs), then each component's work: Prometheus (series, samples, span-metrics
 //! writes), Loki and Tempo (what they accept, what they refuse), Alloy (components, log
 //! entries sent and dropped), Grafana (requests), PostgreSQL (asked through Grafana's
 //! read-only role: no exporter is scraped) and the usage scraper (lag, events stored,
@@ -37,33 +37,36 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
             }))
             .range(Some(0.0), Some(1.0)),
     );
-    let containers = format!(
-        "{project}={name}, {svc}=~{own}",
-        project = labels::CADVISOR_PROJECT,
-        name = quote(&ctx.stack.name),
-        svc = labels::CADVISOR_SERVICE,
-    );
-    let legend = format!("{{{{{}}}}}", labels::CADVISOR_SERVICE);
-    b.panel(
-        PanelSpec::new("timeseries", "CPU by component", 12, 8)
-            .target(prom(
-                rate(cadvisor::CPU_SECONDS, &containers, labels::CADVISOR_SERVICE),
-                &legend,
-            ))
-            .unit("short"),
-    );
-    b.panel(
-        PanelSpec::new("timeseries", "Memory by component", 12, 8)
-            .target(prom(
-                format!(
-                    "sum by ({svc}) ({m}{{{containers}}})",
-                    svc = labels::CADVISOR_SERVICE,
-                    m = cadvisor::MEM_WORKING_SET
-                ),
-                &legend,
-            ))
-            .unit("bytes"),
-    );
+    // Per-component CPU and memory come from cAdvisor.
+    if ctx.stack.components.cadvisor {
+        let containers = format!(
+            "{project}={name}, {svc}=~{own}",
+            project = labels::CADVISOR_PROJECT,
+            name = quote(&ctx.stack.name),
+            svc = labels::CADVISOR_SERVICE,
+        );
+        let legend = format!("{{{{{}}}}}", labels::CADVISOR_SERVICE);
+        b.panel(
+            PanelSpec::new("timeseries", "CPU by component", 12, 8)
+                .target(prom(
+                    rate(cadvisor::CPU_SECONDS, &containers, labels::CADVISOR_SERVICE),
+                    &legend,
+                ))
+                .unit("short"),
+        );
+        b.panel(
+            PanelSpec::new("timeseries", "Memory by component", 12, 8)
+                .target(prom(
+                    format!(
+                        "sum by ({svc}) ({m}{{{containers}}})",
+                        svc = labels::CADVISOR_SERVICE,
+                        m = cadvisor::MEM_WORKING_SET
+                    ),
+                    &legend,
+                ))
+                .unit("bytes"),
+        );
+    }
 
     b.row("Prometheus, Loki, Tempo");
     b.panel(
@@ -126,8 +129,12 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
             .unit("reqps"),
     );
 
-    if ctx.stack.usage.is_some() {
-        b.row("PostgreSQL (usage statistics)");
+    if let Some(usage) = &ctx.stack.usage {
+        b.row(if usage.external_db.is_some() {
+            "PostgreSQL (usage statistics, external)"
+        } else {
+            "PostgreSQL (usage statistics)"
+        });
         let stat = json!({
             "colorMode": "value",
             "graphMode": "none",

@@ -1,11 +1,12 @@
 //! *Host and containers*: CPU, memory, disk and network of the Docker host from
 //! node-exporter, then CPU, memory and network per container from cAdvisor, filtered to
-//! this stack's compose project by the containers' compose labels. The host network panel
+//! this stack's compose project by the containers' compose labels; each row only while
+//! `[components]` runs its exporter (without both, there is no host dashboard). The host network panel
 //! exists only when node-exporter runs in the host's network namespace
 //! (`compose::node_exporter_on_host`); otherwise it would show one container's traffic.
 
 use super::Ctx;
-use super::json::{Dashboard, PanelSpec, prom, quote, rate};
+use super::json::{Board, Dashboard, PanelSpec, prom, quote, rate};
 use crate::targets::grafana::metrics::{cadvisor, labels, node};
 
 /// Filesystems that are not disks.
@@ -19,6 +20,17 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
         "host and containers",
         "The Docker host (node-exporter) and this stack's containers (cAdvisor).",
     );
+    if ctx.stack.components.node_exporter {
+        host_panels(ctx, &mut b);
+    }
+    if ctx.stack.components.cadvisor {
+        container_panels(ctx, &mut b);
+    }
+    b.finish()
+}
+
+/// The host row (node-exporter).
+fn host_panels(ctx: &Ctx<'_>, b: &mut Board) {
     let fs = format!("fstype!~{}", quote(PSEUDO_FS));
     let net = format!("device!~{}", quote(VIRTUAL_NET));
     b.row("Host");
@@ -87,7 +99,10 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
                 .unit("Bps"),
         );
     }
+}
 
+/// The containers row (cAdvisor).
+fn container_panels(ctx: &Ctx<'_>, b: &mut Board) {
     let project = format!("{}={}", labels::CADVISOR_PROJECT, quote(&ctx.stack.name));
     let by = labels::CADVISOR_SERVICE;
     let legend = format!("{{{{{by}}}}}");
@@ -117,5 +132,4 @@ pub(super) fn dashboard(ctx: &Ctx<'_>) -> Dashboard {
             .target(prom(rate(cadvisor::NET_TX, &project, by), &legend))
             .unit("Bps"),
     );
-    b.finish()
 }

@@ -120,21 +120,7 @@ fn scraped_components(stack: &Stack) -> Vec<&'static str> {
 
 /// The stack's own compose services, in display order.
 fn components(stack: &Stack) -> Vec<&'static str> {
-    let mut out = vec![
-        service::PROMETHEUS,
-        service::ALLOY,
-        service::LOKI,
-        service::TEMPO,
-        service::GRAFANA,
-        service::NODE_EXPORTER,
-        service::CADVISOR,
-        service::ALERTMANAGER,
-    ];
-    if stack.usage.is_some() {
-        out.push(service::USAGE_SCRAPER);
-        out.push(service::POSTGRES);
-    }
-    out
+    stack.services()
 }
 
 /// `a|b|c`: a regex over known names, to be quoted with `quote` (names carry no regex
@@ -155,8 +141,11 @@ pub fn dashboards(stack: &Stack) -> Vec<Dashboard> {
         red::dashboard(&ctx),
         logs::dashboard(&ctx),
         traces::dashboard(&ctx),
-        host::dashboard(&ctx),
     ];
+    // Without node-exporter and cAdvisor there is nothing to show of the host.
+    if stack.components.node_exporter || stack.components.cadvisor {
+        out.push(host::dashboard(&ctx));
+    }
     if stack.usage.is_some() {
         out.push(usage::dashboard(&ctx));
     }
