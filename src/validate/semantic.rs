@@ -955,6 +955,7 @@ fn resolve_external_db(
     } else {
         None
     };
+    let host_ok = bad_host.is_none();
     if let Some(why) = bad_host {
         cx.error(
             Diagnostic::error(
@@ -963,7 +964,6 @@ fn resolve_external_db(
             )
             .with_help("give the host name or address alone, e.g. \"usage-db.internal.example.com\"; the port goes in `port`, the database name in `[usage] database`, and the passwords in .env (USAGE_SCRAPER_DB_PASSWORD, USAGE_READER_DB_PASSWORD)"),
         );
-        return None;
     }
     let sslmode = db.sslmode.unwrap_or(SslMode::VerifyFull);
     let root_cert = match db.root_cert.as_deref() {
@@ -1024,6 +1024,9 @@ fn resolve_external_db(
                 ),
             );
         }
+    }
+    if !host_ok {
+        return None;
     }
     Some(ExternalDb {
         host: host.to_owned(),
