@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test of the workspace: the one command README.md gives.
 # On a fresh Debian machine it installs what the tests need (PostgreSQL for the scraper's
-# tests, Debian's prometheus for promtool and the Prometheus smoke test, and
-# prometheus-alertmanager for amtool), then runs
+# tests and openssl for its TLS test certificates, Debian's prometheus for promtool and the
+# Prometheus smoke test, and prometheus-alertmanager for amtool), then runs
 # formatting, lints, the test suites, the docs build, the packaged crates and the flake's
 # evaluation.
 #   STACKC_REQUIRE_TOOLS=1  a test that needs an external tool fails instead of skipping
@@ -14,6 +14,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
 command -v psql >/dev/null || need+=(postgresql-client)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "installing: ${need[*]}" >&2

@@ -8,15 +8,21 @@
 //! TEMP privilege either, so rows go in with one `INSERT … SELECT FROM unnest(arrays…) ON
 //! CONFLICT DO NOTHING` per page — no per-row round trips, no staging table; on the
 //! server this costs about what a COPY of the same rows does, see the README's Performance).
+//!
+//! The connection is plain TCP (or a Unix socket) unless `[postgres] sslmode` asks for TLS;
+//! [`crate::tls`] builds the rustls configuration and explains TLS failures.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls, Statement, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use crate::event::EventRow;
 use crate::settings::PostgresSettings;
+use crate::tls;
 
 /// Columns the scraper writes into the events table.
 pub const EVENT_COLUMNS: [&str; 11] = [
@@ -155,7 +161,8 @@ pub struct Committed {
 }
 
 impl Db {
-    /// Connects, checks the schema and privileges, and prepares the statements.
+    /// Connects (over TLS when the settings ask for it, see [`crate::tls`]), checks the schema
+    /// and privileges, and prepares the statements.
     pub async fn connect(s: &PostgresSettings, password: &str, timeout: Duration) -> Result<Self> {
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(&s.host)
@@ -165,17 +172,32 @@ impl Db {
             .dbname(&s.database)
             .application_name("usage-scraper")
             .connect_timeout(timeout);
-        let (client, connection) = cfg.connect(NoTls).await.with_context(|| {
+        let what = || {
             format!(
                 "cannot connect to PostgreSQL {}:{} database {} as {}",
                 s.host, s.port, s.database, s.user
             )
+        };
+        let tls = tls::client_config(s).with_context(what)?;
+        let connected = match tls {
+            None => cfg
+                .ssl_mode(SslMode::Disable)
+                .connect(NoTls)
+                .await
+                .map(|(client, conn)| (client, spawn_connection(conn))),
+            Some(config) => cfg
+                .ssl_mode(SslMode::Require)
+                .connect(MakeRustlsConnect::new(config))
+                .await
+                .map(|(client, conn)| (client, spawn_connection(conn))),
+        };
+        let (client, conn_task) = connected.map_err(|e| {
+            let context = match tls::explain_connect_error(&e, s) {
+                Some(why) => format!("{}: {why}", what()),
+                None => what(),
+            };
+            anyhow::Error::new(e).context(context)
         })?;
-        let conn_task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "PostgreSQL connection closed");
-            }
-        });
         check_schema(&client, &s.events_table, &s.cursor_table).await?;
         let insert = client.prepare(&insert_sql(&s.events_table)).await?;
         let upsert_cursor = client.prepare(&cursor_upsert_sql(&s.cursor_table)).await?;
@@ -291,6 +313,18 @@ impl Drop for Db {
     fn drop(&mut self) {
         self.conn_task.abort();
     }
+}
+
+/// Drives a connection in the background until it closes.
+fn spawn_connection<F>(connection: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection closed");
+        }
+    })
 }
 
 /// Checks that both tables and their columns exist and the role may use them.

@@ -3,8 +3,8 @@
 //!
 //! Pure parts — [`settings`], [`loki`] (response and paging), [`event`] (rows and ids),
 //! [`window`] and the SQL in [`db`] — are tested without services; [`loki_http`], [`db`]'s
-//! connection, [`scraper`] and [`server`] are the thin async layer. Its only contract with
-//! stackc is the settings file stackc renders.
+//! connection (over [`tls`] when asked), [`scraper`] and [`server`] are the thin async layer.
+//! Its only contract with stackc is the settings file stackc renders.
 
 pub mod clock;
 pub mod db;
@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod scraper;
 pub mod server;
 pub mod settings;
+pub mod tls;
 pub mod window;
 
 use std::sync::Arc;

@@ -6,8 +6,12 @@
 //! `USAGE_SCRAPER_<SECTION>_<KEY>`. The database password never lives in the file: it is read
 //! from the variable named by `postgres.password_env`, or from the file named by
 //! `<password_env>_FILE`.
+//!
+//! `[postgres] sslmode` and `root_cert` are the only optional keys (absent: no TLS, as before
+//! they existed); their meaning is libpq's, see [`crate::tls`].
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -63,6 +67,82 @@ pub struct PostgresSettings {
     pub events_table: String,
     pub cursor_table: String,
     pub cursor_name: String,
+    /// TLS to the server (optional, default `disable`); see [`crate::tls`].
+    #[serde(default, deserialize_with = "sslmode")]
+    pub sslmode: SslMode,
+    /// PEM file of the CA certificate(s) the server's certificate must chain to (optional;
+    /// an empty value counts as absent). Ignored with `sslmode = "disable"`.
+    #[serde(default, deserialize_with = "root_cert")]
+    pub root_cert: Option<PathBuf>,
+}
+
+/// `postgres.sslmode`: the subset of libpq's `sslmode` values the scraper implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// No TLS (the default).
+    #[default]
+    Disable,
+    /// TLS is mandatory; the certificate is checked only when `root_cert` is set (then the
+    /// chain, not the host name: libpq's verify-ca).
+    Require,
+    /// TLS is mandatory; the chain (against `root_cert`, else the system roots) and the host
+    /// name are checked.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The accepted spellings, in the order of [`SslMode`]'s variants.
+    pub const VALUES: [&str; 3] = ["disable", "require", "verify-full"];
+
+    /// The settings spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => Self::VALUES[0],
+            Self::Require => Self::VALUES[1],
+            Self::VerifyFull => Self::VALUES[2],
+        }
+    }
+
+    /// Parses a settings value; the error lists the accepted ones.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "disable" => Ok(Self::Disable),
+            "require" => Ok(Self::Require),
+            "verify-full" => Ok(Self::VerifyFull),
+            other => {
+                let hint = match other {
+                    "verify-ca" => {
+                        " (for libpq's verify-ca, use \"require\" with postgres.root_cert set)"
+                    }
+                    "allow" | "prefer" => {
+                        " (the scraper never falls back to an unencrypted connection: use \
+                         \"require\" or \"disable\")"
+                    }
+                    _ => "",
+                };
+                bail!(
+                    "invalid postgres.sslmode {other:?}: use one of \"disable\", \"require\", \
+                     \"verify-full\"{hint}"
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn sslmode<'de, D: Deserializer<'de>>(d: D) -> Result<SslMode, D::Error> {
+    let s = String::deserialize(d)?;
+    SslMode::parse(&s).map_err(serde::de::Error::custom)
+}
+
+fn root_cert<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok((!s.is_empty()).then(|| PathBuf::from(s)))
 }
 
 /// `[events]`: how a Loki entry becomes a row.
@@ -87,6 +167,7 @@ enum Kind {
 }
 
 /// Every key of the file: `(section, key, kind)`. The overridable set is exactly this list.
+/// All are required except `postgres.sslmode` and `postgres.root_cert`.
 const KEYS: &[(&str, &str, Kind)] = &[
     ("loki", "url", Kind::Str),
     ("loki", "query", Kind::Str),
@@ -105,6 +186,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("postgres", "events_table", Kind::Str),
     ("postgres", "cursor_table", Kind::Str),
     ("postgres", "cursor_name", Kind::Str),
+    ("postgres", "sslmode", Kind::Str),
+    ("postgres", "root_cert", Kind::Str),
     ("events", "app_label", Kind::Str),
     ("server", "listen", Kind::Str),
 ];
@@ -182,6 +265,11 @@ impl Settings {
         if self.loki.timeout.is_zero() {
             bail!("loki.timeout must be positive");
         }
+        if self.postgres.sslmode != SslMode::Disable
+            && let Some(path) = &self.postgres.root_cert
+        {
+            crate::tls::load_root_certs(path)?;
+        }
         Ok(())
     }
 
@@ -205,6 +293,9 @@ impl Settings {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// The keys of [`KEYS`] that a file may omit: `(section, key)`.
+    const OPTIONAL_KEYS: &[(&str, &str)] = &[("postgres", "sslmode"), ("postgres", "root_cert")];
 
     pub(crate) const GOLDEN: &str = include_str!("../../../golden/demo/usage-scraper/scraper.toml");
 
@@ -261,8 +352,127 @@ mod tests {
         assert_eq!(s.events.app_label, "app");
         assert_eq!(s.server.listen, "127.0.0.1:0");
         for (section, key, _) in KEYS {
-            assert!(GOLDEN.contains(&format!("{key} =")), "{section}.{key}");
+            if !OPTIONAL_KEYS.contains(&(section, key)) {
+                assert!(GOLDEN.contains(&format!("{key} =")), "{section}.{key}");
+            }
         }
+        for (section, key) in OPTIONAL_KEYS {
+            assert!(KEYS.iter().any(|(s, k, _)| (s, k) == (section, key)));
+        }
+    }
+
+    /// `[postgres]` text with the given extra lines.
+    fn with_postgres(extra: &str) -> String {
+        GOLDEN.replace("[postgres]", &format!("[postgres]\n{extra}"))
+    }
+
+    #[test]
+    fn tls_keys_are_optional_and_default_to_disable() {
+        let s = Settings::parse(GOLDEN, no_env).unwrap();
+        assert_eq!(s.postgres.sslmode, SslMode::Disable);
+        assert_eq!(s.postgres.root_cert, None);
+        for (text, mode) in [
+            ("sslmode = \"disable\"", SslMode::Disable),
+            ("sslmode = \"require\"", SslMode::Require),
+            ("sslmode = \"verify-full\"", SslMode::VerifyFull),
+        ] {
+            let s = Settings::parse(&with_postgres(text), no_env).unwrap();
+            assert_eq!(s.postgres.sslmode, mode, "{text}");
+            assert_eq!(format!("sslmode = \"{mode}\""), text);
+        }
+        // Ignored (like libpq) with sslmode = "disable": not even read.
+        let s =
+            Settings::parse(&with_postgres("root_cert = \"/nonexistent.pem\""), no_env).unwrap();
+        assert_eq!(
+            s.postgres.root_cert,
+            Some(PathBuf::from("/nonexistent.pem"))
+        );
+        let s = Settings::parse(&with_postgres("root_cert = \"\""), no_env).unwrap();
+        assert_eq!(s.postgres.root_cert, None);
+    }
+
+    #[test]
+    fn rejects_a_bad_sslmode_listing_the_valid_ones() {
+        for bad in ["prefer", "verify-ca", "REQUIRE", ""] {
+            let text = with_postgres(&format!("sslmode = {bad:?}"));
+            let err = format!("{:#}", Settings::parse(&text, no_env).unwrap_err());
+            assert!(
+                err.contains(&format!("invalid postgres.sslmode {bad:?}")),
+                "{err}"
+            );
+            assert!(
+                err.contains(r#"use one of "disable", "require", "verify-full""#),
+                "{err}"
+            );
+        }
+        let err = format!(
+            "{:#}",
+            Settings::parse(&with_postgres("sslmode = \"verify-ca\""), no_env).unwrap_err()
+        );
+        assert!(err.contains("root_cert"), "{err}");
+        let err = format!(
+            "{:#}",
+            Settings::parse(&with_postgres("sslmode = true"), no_env).unwrap_err()
+        );
+        assert!(err.contains("sslmode"), "{err}");
+    }
+
+    #[test]
+    fn rejects_an_unreadable_or_empty_root_cert() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-ca.pem");
+        let text = with_postgres(&format!(
+            "sslmode = \"verify-full\"\nroot_cert = {:?}",
+            missing.display().to_string()
+        ));
+        let err = format!("{:#}", Settings::parse(&text, no_env).unwrap_err());
+        assert!(err.contains("cannot read postgres.root_cert"), "{err}");
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "# no certificate here\n").unwrap();
+        let text = with_postgres(&format!(
+            "sslmode = \"require\"\nroot_cert = {:?}",
+            empty.display().to_string()
+        ));
+        let err = format!("{:#}", Settings::parse(&text, no_env).unwrap_err());
+        assert!(err.contains("holds no certificate"), "{err}");
+        assert!(err.contains(&empty.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_the_tls_keys() {
+        let env = |k: &str| match k {
+            "USAGE_SCRAPER_POSTGRES_SSLMODE" => Some("require".to_owned()),
+            _ => None,
+        };
+        let s = Settings::parse(GOLDEN, env).unwrap();
+        assert_eq!(s.postgres.sslmode, SslMode::Require);
+        assert_eq!(s.postgres.root_cert, None);
+        // The environment wins over the file, and is validated like it.
+        let text = with_postgres("sslmode = \"verify-full\"");
+        let s = Settings::parse(&text, |k| {
+            (k == "USAGE_SCRAPER_POSTGRES_SSLMODE").then(|| "disable".to_owned())
+        })
+        .unwrap();
+        assert_eq!(s.postgres.sslmode, SslMode::Disable);
+        let err = Settings::parse(GOLDEN, |k| {
+            (k == "USAGE_SCRAPER_POSTGRES_SSLMODE").then(|| "on".to_owned())
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("invalid postgres.sslmode \"on\""),
+            "{err:#}"
+        );
+        let err = Settings::parse(GOLDEN, |k| match k {
+            "USAGE_SCRAPER_POSTGRES_SSLMODE" => Some("verify-full".to_owned()),
+            "USAGE_SCRAPER_POSTGRES_ROOT_CERT" => Some("/nonexistent/ca.pem".to_owned()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/ca.pem"),
+            "{err:#}"
+        );
     }
 
     #[test]

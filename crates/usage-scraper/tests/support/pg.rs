@@ -2,7 +2,8 @@
 //! system user because initdb refuses root), one fresh database per test, loaded with the real
 //! stackc schema (golden/demo/postgres/init/01-schema.sql and 02-roles.sql via psql).
 //! Tests that stop or restart the server, and the benchmark (with PostgreSQL's durable
-//! defaults), start a [`standalone`] cluster of their own.
+//! defaults), start a [`standalone`] cluster of their own; the TLS tests start one with
+//! `ssl = on` ([`standalone_tls`]).
 //!
 //! The schema files run verbatim once into the template database `usage_stats` (the name
 //! 02-roles.sql grants CONNECT on); each test clones it (`CREATE DATABASE … TEMPLATE`) and
@@ -135,7 +136,7 @@ pub(crate) fn cluster() -> Option<Arc<Cluster>> {
         return Some(c);
     }
     let bin = installed_bin()?;
-    let c = Arc::new(Cluster::start(bin, false));
+    let c = Arc::new(Cluster::start(bin, false, None));
     *g = Arc::downgrade(&c);
     Some(c)
 }
@@ -145,11 +146,18 @@ pub(crate) fn cluster() -> Option<Arc<Cluster>> {
 /// commit, full-page writes) instead of the fast test settings.
 pub(crate) fn standalone(durable: bool) -> Option<Cluster> {
     let bin = installed_bin()?;
-    Some(Cluster::start(bin, durable))
+    Some(Cluster::start(bin, durable, None))
+}
+
+/// A cluster of its own with `ssl = on`, serving this certificate (chain) and key (PEM files;
+/// copied into the cluster's directory, owned by the server's user, mode 0600).
+pub(crate) fn standalone_tls(cert: &Path, key: &Path) -> Option<Cluster> {
+    let bin = installed_bin()?;
+    Some(Cluster::start(bin, false, Some((cert, key))))
 }
 
 impl Cluster {
-    fn start(bin: PathBuf, durable: bool) -> Self {
+    fn start(bin: PathBuf, durable: bool, tls: Option<(&Path, &Path)>) -> Self {
         let as_postgres = current_uid() == 0;
         let dir = tempfile::Builder::new()
             .prefix("pgt")
@@ -165,8 +173,26 @@ impl Cluster {
         } else {
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         };
+        let mut ssl = String::new();
+        if let Some((cert, key)) = tls {
+            for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+                let to = dir.path().join(name);
+                std::fs::copy(from, &to).expect("copy the TLS files");
+                std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                    .expect("chmod");
+                if as_postgres {
+                    let (uid, gid) = postgres_ids().expect("postgres user");
+                    std::os::unix::fs::chown(&to, Some(uid), Some(gid)).expect("chown");
+                }
+            }
+            ssl = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                dir.path().join("server.crt").display(),
+                dir.path().join("server.key").display()
+            );
+        }
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {}{fast} -c max_connections=200",
+            "-c listen_addresses=127.0.0.1 -p {port} -k {}{fast}{ssl} -c max_connections=200",
             dir.path().display()
         );
         let c = Self {
