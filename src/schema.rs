@@ -109,6 +109,12 @@ fn to_problems(
     let place = describe_place(pointer);
     let found = spans.get(pointer).map_or("nothing", |n| n.kind);
     let value = value_at(json, pointer);
+    if let (K::AnyOf { .. }, Some(Value::Object(_)), Some(schema)) = (kind, value, &subschema) {
+        let problems = table_problems(json, spans, pointer, schema);
+        if !problems.is_empty() {
+            return problems;
+        }
+    }
     match kind {
         K::AdditionalProperties { unexpected } => unexpected
             .iter()
@@ -116,6 +122,7 @@ fn to_problems(
                 let child = format!("{pointer}/{}", pointer_segment(key));
                 let allowed = subschema
                     .as_ref()
+                    .map(|s| table_alternative(s).unwrap_or(s))
                     .and_then(|s| s.get("properties"))
                     .and_then(Value::as_object)
                     .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
@@ -270,6 +277,10 @@ fn subschema_at(pointer: &str) -> Option<Value> {
     let mut current = resolve(root, root)?;
     for segment in pointer.split('/').skip(1) {
         let segment = segment.replace("~1", "/").replace("~0", "~");
+        // `true` or a table (`[components] postgres`, an app's `build`): a key is the table's.
+        if let Some(table) = table_alternative(current) {
+            current = table;
+        }
         let next = if segment.parse::<usize>().is_ok() && current.get("items").is_some() {
             current.get("items")
         } else {
@@ -285,6 +296,49 @@ fn subschema_at(pointer: &str) -> Option<Value> {
         current = resolve(root, next)?;
     }
     Some(current.clone())
+}
+
+/// The table alternative of an `anyOf` schema (one that has `properties`), resolved.
+fn table_alternative(schema: &Value) -> Option<&'static Value> {
+    let root = self::schema();
+    let alternatives = schema.get("anyOf")?.as_array()?;
+    let mut tables = alternatives
+        .iter()
+        .filter_map(|a| {
+            // `schema` may be a clone: find the same alternative in the root by its `$ref`.
+            let reference = a.get("$ref")?.as_str()?;
+            let target = root.pointer(reference.strip_prefix('#')?)?;
+            resolve(root, target)
+        })
+        .filter(|a| a.get("properties").is_some());
+    let table = tables.next()?;
+    tables.next().is_none().then_some(table)
+}
+
+/// A value that matched none of `anyOf` while being a table: checked against the table
+/// alternative, so its own problems (an unknown key, a wrong enum value) are reported where
+/// they are instead of "must be `true` or a table, found a table".
+fn table_problems(json: &Value, spans: &SpanMap, pointer: &str, schema: &Value) -> Vec<Problem> {
+    let Some(table) = table_alternative(schema) else {
+        return Vec::new();
+    };
+    let Some(value) = value_at(json, pointer) else {
+        return Vec::new();
+    };
+    let mut standalone = table.clone();
+    if let (Some(map), Some(defs)) = (standalone.as_object_mut(), self::schema().get("$defs")) {
+        map.insert("$defs".into(), defs.clone());
+    }
+    let Ok(validator) = jsonschema::validator_for(&standalone) else {
+        return Vec::new();
+    };
+    validator
+        .iter_errors(value)
+        .flat_map(|error| {
+            let child = format!("{pointer}{}", error.instance_path().as_str());
+            to_problems(json, spans, &child, error.kind())
+        })
+        .collect()
 }
 
 fn resolve<'a>(root: &'a Value, schema: &'a Value) -> Option<&'a Value> {

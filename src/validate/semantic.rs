@@ -932,6 +932,19 @@ fn resolve_components(
     (components, external)
 }
 
+/// The host and port of a `postgres://user:password@host:port/db` URL (never the rest).
+fn url_host_port(url: &str) -> Option<(&str, Option<u16>)> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, p.parse().ok()),
+        _ => (host_port, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then_some((host, port))
+}
+
 /// `[components.postgres]` as a table: where the external database is.
 fn resolve_external_db(
     cx: &mut Cx<'_>,
@@ -957,12 +970,24 @@ fn resolve_external_db(
     };
     let host_ok = bad_host.is_none();
     if let Some(why) = bad_host {
+        // A URL may hold a password: the message never repeats it.
+        let shown = if why.contains("URL") {
+            String::new()
+        } else {
+            format!(": `{}`", db.host)
+        };
+        let url_parts = url_host_port(host).map(|(h, p)| {
+            format!(
+                "from this URL: `host = \"{h}\"`{}; ",
+                p.map_or(String::new(), |p| format!(", `port = {p}`"))
+            )
+        });
         cx.error(
             Diagnostic::error(
                 cx.spans.value_span(&at("host")),
-                format!("`host` of `[components.postgres]` {why}: `{}`", db.host),
+                format!("`host` of `[components.postgres]` {why}{shown}"),
             )
-            .with_help("give the host name or address alone, e.g. \"usage-db.internal.example.com\"; the port goes in `port`, the database name in `[usage] database`, and the passwords in .env (USAGE_SCRAPER_DB_PASSWORD, USAGE_READER_DB_PASSWORD)"),
+            .with_help(format!("give the host name or address alone, {}the port goes in `port`, the database name in `[usage] database`, and the passwords in .env (USAGE_SCRAPER_DB_PASSWORD, USAGE_READER_DB_PASSWORD), never in stack.toml", url_parts.unwrap_or_else(|| "e.g. \"usage-db.internal.example.com\"; ".to_owned()))),
         );
     }
     let sslmode = db.sslmode.unwrap_or(SslMode::VerifyFull);

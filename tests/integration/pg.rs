@@ -14,6 +14,12 @@
 //! every `load` then clones it (`CREATE DATABASE … TEMPLATE`) and copies its database-level
 //! privileges, so tests can write without seeing each other's rows.
 //!
+//! A tree whose usage events go to an external database (`[components.postgres]`, no
+//! postgres service) is loaded the way its SQL files' headers tell a user to run them on a
+//! managed server: the database is created owned by `EXTERNAL_ADMIN`, a role with
+//! CREATEROLE but not superuser (as a managed database's admin user is), and the files run
+//! as that role with the two role passwords in the environment.
+//!
 //! Without PostgreSQL (`initdb`, `pg_ctl`, `psql`) `load` returns `None` after a loud
 //! message; with `STACKC_REQUIRE_TOOLS=1` it panics instead. As root, the server runs as
 //! the `postgres` system user (initdb refuses root).
@@ -28,6 +34,9 @@ use stackc::wiring::{db, secret};
 
 /// The superuser the image's entrypoint creates (`POSTGRES_USER`).
 pub(crate) const SUPERUSER: &str = db::SUPERUSER;
+
+/// The admin user of a "managed" server, for trees with an external database.
+pub(crate) const EXTERNAL_ADMIN: &str = "usage_admin";
 
 /// One row of text values (`None` for SQL NULL).
 pub(crate) type Row = Vec<Option<String>>;
@@ -147,6 +156,8 @@ struct Setup {
     files: Vec<(String, String)>,
     /// The service's environment, secrets replaced by test values.
     env: BTreeMap<String, String>,
+    /// External database: the files run as this non-superuser admin, in a database it owns.
+    admin: Option<&'static str>,
 }
 
 /// The test value of a secret variable.
@@ -161,11 +172,30 @@ impl Setup {
                 .unwrap_or_else(|e| panic!("{}: no compose.yaml: {e}", tree.display())),
         )
         .expect("compose.yaml parses");
-        let environment = compose["services"]["postgres"]["environment"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{}: no postgres service (usage off?)", tree.display()));
-        let env: BTreeMap<String, String> = environment
-            .iter()
+        let services = &compose["services"];
+        let external = services.get("postgres").is_none();
+        let environment: Vec<(&String, &serde_json::Value)> = if external {
+            // The user runs the files with the role passwords of `.env`, as the scraper
+            // and Grafana read them.
+            assert!(
+                services.get("usage-scraper").is_some(),
+                "{}: no usage scraper (usage off?)",
+                tree.display()
+            );
+            ["usage-scraper", "grafana"]
+                .iter()
+                .flat_map(|svc| services[*svc]["environment"].as_object().unwrap().iter())
+                .filter(|(k, _)| k.starts_with("USAGE_"))
+                .collect()
+        } else {
+            services["postgres"]["environment"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{}: no postgres service (usage off?)", tree.display()))
+                .iter()
+                .collect()
+        };
+        let mut env: BTreeMap<String, String> = environment
+            .into_iter()
             .map(|(k, v)| {
                 let v = v.as_str().expect("environment values are strings");
                 // `${VAR:?…}` comes from .env: a test value stands in.
@@ -176,12 +206,24 @@ impl Setup {
                 (k.clone(), value)
             })
             .collect();
-        assert_eq!(
-            env.get("POSTGRES_USER").map(String::as_str),
-            Some(SUPERUSER),
-            "the harness assumes the image's superuser"
-        );
-        let database = env.get("POSTGRES_DB").expect("POSTGRES_DB is set").clone();
+        let database = if external {
+            let scraper: toml::Table = toml::from_str(
+                &std::fs::read_to_string(tree.join("usage-scraper/scraper.toml")).unwrap(),
+            )
+            .unwrap();
+            env.insert(
+                "POSTGRES_PASSWORD".to_owned(),
+                test_password(secret::POSTGRES_PASSWORD),
+            );
+            scraper["postgres"]["database"].as_str().unwrap().to_owned()
+        } else {
+            assert_eq!(
+                env.get("POSTGRES_USER").map(String::as_str),
+                Some(SUPERUSER),
+                "the harness assumes the image's superuser"
+            );
+            env.get("POSTGRES_DB").expect("POSTGRES_DB is set").clone()
+        };
         let mut files: Vec<(String, String)> = std::fs::read_dir(tree.join("postgres/init"))
             .expect("postgres/init exists")
             .map(|e| e.unwrap().path())
@@ -199,6 +241,7 @@ impl Setup {
             database,
             files,
             env,
+            admin: external.then_some(EXTERNAL_ADMIN),
         }
     }
 }
@@ -371,22 +414,36 @@ impl Cluster {
                 .expect("run pg_ctl"),
             "pg_ctl start",
         );
-        succeeded(
-            cluster
-                .psql("postgres")
-                .arg("-c")
-                .arg(format!("CREATE DATABASE \"{}\"", setup.database))
-                .output()
-                .expect("run psql"),
-            "CREATE DATABASE",
-        );
+        let create = match setup.admin {
+            // A managed server: its admin may create roles and owns the database, and is
+            // no superuser.
+            Some(admin) => format!(
+                "CREATE ROLE {admin} LOGIN CREATEROLE NOSUPERUSER; \
+                 CREATE DATABASE \"{}\" OWNER {admin}",
+                setup.database
+            ),
+            None => format!("CREATE DATABASE \"{}\"", setup.database),
+        };
+        for statement in create.split("; ") {
+            succeeded(
+                cluster
+                    .psql("postgres")
+                    .arg("-c")
+                    .arg(statement)
+                    .output()
+                    .expect("run psql"),
+                "CREATE DATABASE",
+            );
+        }
         for (name, text) in &setup.files {
             let path = root.join(name);
             std::fs::write(&path, text).unwrap();
+            let mut psql = cluster.psql(&setup.database);
+            if let Some(admin) = setup.admin {
+                psql.args(["--username", admin]);
+            }
             succeeded(
-                cluster
-                    .psql(&setup.database)
-                    .arg("-f")
+                psql.arg("-f")
                     .arg(&path)
                     .envs(&setup.env)
                     .output()

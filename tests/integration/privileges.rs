@@ -23,10 +23,19 @@ use crate::support::{examples, repo};
 
 /// A database loaded from the demo's generated tree, or `None` (PostgreSQL missing).
 fn demo_database() -> Option<(tempfile::TempDir, Database)> {
-    let (tmp, tree) = build_example(&repo().join("examples/demo"));
+    example_database("demo")
+}
+
+/// A database loaded from an example's generated tree; for the team example, whose usage
+/// events go to an external database, set up as its SQL headers tell a user to.
+fn example_database(case: &str) -> Option<(tempfile::TempDir, Database)> {
+    let (tmp, tree) = build_example(&repo().join("examples").join(case));
     let db = crate::pg::load(&tree)?;
     Some((tmp, db))
 }
+
+/// The bundled database (demo) and an external one (team).
+const DATABASE_CASES: [&str; 2] = ["demo", "team"];
 
 fn refused(db: &Database, role: &str, sql: &str) -> SqlError {
     match db.query(role, sql) {
@@ -57,7 +66,13 @@ fn insert_event(id: &str) -> String {
 
 #[test]
 fn grafanas_role_can_only_read_the_events() {
-    let Some((_tmp, db)) = demo_database() else {
+    for case in DATABASE_CASES {
+        grafanas_role_can_only_read_the_events_in(case);
+    }
+}
+
+fn grafanas_role_can_only_read_the_events_in(case: &str) {
+    let Some((_tmp, db)) = example_database(case) else {
         return;
     };
     db.admin(&insert_event("00000000-0000-0000-0000-000000000001"));
@@ -127,7 +142,13 @@ fn grafanas_role_can_only_read_the_events() {
 
 #[test]
 fn the_scrapers_role_writes_only_its_own_tables() {
-    let Some((_tmp, db)) = demo_database() else {
+    for case in DATABASE_CASES {
+        the_scrapers_role_writes_only_its_own_tables_in(case);
+    }
+}
+
+fn the_scrapers_role_writes_only_its_own_tables_in(case: &str) {
+    let Some((_tmp, db)) = example_database(case) else {
         return;
     };
     // What the scraper does: insert events (skipping duplicates), keep its cursor.
@@ -275,6 +296,56 @@ fn both_roles_are_plain_and_need_their_password() {
             );
         }
     }
+}
+
+/// An external database (`[components.postgres]`, examples/team): the generated SQL runs
+/// as a managed server's admin, which is no superuser, and touches nothing outside the
+/// database it is given, since the server is not the stack's.
+#[test]
+fn the_external_database_setup_needs_no_superuser_and_leaves_the_server_alone() {
+    let Some((_tmp, db)) = example_database("team") else {
+        return;
+    };
+    let admin = crate::pg::EXTERNAL_ADMIN;
+    // The files ran as the admin (it owns what they created), which is no superuser.
+    assert_eq!(
+        db.admin(&format!(
+            "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = '{admin}'"
+        )),
+        vec![vec![Some("f".to_owned()), Some("t".to_owned())]]
+    );
+    assert_eq!(
+        db.admin(&format!(
+            "SELECT tableowner FROM pg_tables WHERE tablename IN ('{EVENTS_TABLE}', '{CURSOR_TABLE}') ORDER BY 1"
+        )),
+        vec![vec![Some(admin.to_owned())]; 2]
+    );
+    // The server's other databases keep their privileges: the bundled variant revokes
+    // PUBLIC's CONNECT there, this one must not even try (run by a superuser, it would
+    // lock every other user of the server out).
+    let roles_sql =
+        std::fs::read_to_string(repo().join("golden/team/postgres/init/02-roles.sql")).unwrap();
+    assert!(
+        !roles_sql.contains("template1") && !roles_sql.contains("DATABASE postgres"),
+        "{roles_sql}"
+    );
+    for other in ["postgres", "template1"] {
+        assert_eq!(
+            db.admin(&format!(
+                "SELECT has_database_privilege('public', '{other}', 'CONNECT')"
+            )),
+            vec![vec![Some("t".to_owned())]],
+            "{other}"
+        );
+    }
+    // Both roles still log in with their passwords, read-only for Grafana's.
+    assert!(db.connect(WRITER_ROLE).is_ok());
+    let settings = allowed(
+        &db,
+        READER_ROLE,
+        "SELECT current_setting('default_transaction_read_only')",
+    );
+    assert_eq!(settings, vec![vec![Some("on".to_owned())]]);
 }
 
 fn compose(case: &str) -> Value {

@@ -219,6 +219,22 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "node-exporter and cAdvisor turned off: their services and the host dashboard go",
+            BASE,
+            &with("[components]\nnode_exporter = false\ncadvisor = false"),
+            &[
+                "low service-removed component cadvisor: cadvisor",
+                "low dashboard-removed component grafana: demo-host",
+                "low service-removed component node-exporter: node-exporter",
+            ],
+        ),
+        case(
+            "usage events moved to an external database: the bundled one's volume is orphaned",
+            BASE,
+            &with("[components.postgres]\nhost = \"db.example.com\""),
+            &["medium component-removed component postgres: postgres"],
+        ),
+        case(
             "an app removed",
             &format!("{BASE}{SCRAPED}"),
             BASE,

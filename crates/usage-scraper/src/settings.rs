@@ -303,6 +303,28 @@ mod tests {
         None
     }
 
+    /// stackc's file for an external database (`[components.postgres]` of
+    /// examples/team): TLS keys included, the CA file at the mount point compose gives it
+    /// (here, by the environment override, the example's own CA).
+    #[test]
+    fn parses_the_golden_file_of_an_external_database() {
+        const TEAM: &str = include_str!("../../../golden/team/usage-scraper/scraper.toml");
+        let ca = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/team/certs/usage-db-ca.pem"
+        );
+        let s = Settings::parse(TEAM, |k| {
+            (k == "USAGE_SCRAPER_POSTGRES_ROOT_CERT").then(|| ca.to_owned())
+        })
+        .unwrap();
+        assert_eq!(s.postgres.host, "usage-db.shop.internal");
+        assert_eq!(s.postgres.port, 5432);
+        assert_eq!(s.postgres.sslmode, SslMode::VerifyFull);
+        assert_eq!(s.postgres.root_cert.as_deref(), Some(Path::new(ca)));
+        assert!(TEAM.contains("root_cert = \"/etc/stackc/usage-db-ca.pem\""));
+        assert_eq!(s.postgres.user, "usage_scraper");
+    }
+
     #[test]
     fn parses_the_golden_file() {
         let s = Settings::parse(GOLDEN, no_env).unwrap();
