@@ -144,6 +144,10 @@ struct StackSpec {
     usage: bool,
     ports: BTreeMap<&'static str, Option<u16>>,
     apps: Vec<AppSpec>,
+    /// `[components]`: node-exporter, cAdvisor, and an external database's host.
+    node_exporter: bool,
+    cadvisor: bool,
+    external_db: Option<String>,
 }
 
 const RESERVED: [&str; 9] = [
@@ -220,8 +224,18 @@ fn stack() -> impl Strategy<Value = StackSpec> {
         any::<bool>(),
         prop::collection::vec(prop::option::of(prop::option::of(30000u16..40000)), 10),
         prop::collection::vec(app(), 1..6),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of(prop_oneof![
+                "[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,10}){0,3}",
+                Just("10.0.0.7".to_owned()),
+                Just("::1".to_owned()),
+            ]),
+        ),
     )
-        .prop_map(move |(name, bind, usage, port_choices, apps)| {
+        .prop_map(move |(name, bind, usage, port_choices, apps, components)| {
+            let (node_exporter, cadvisor, external_db) = components;
             // Distinct names after sanitising, none reserved, distinct host ports.
             let mut idents = BTreeSet::new();
             let mut published = BTreeSet::new();
@@ -249,12 +263,25 @@ fn stack() -> impl Strategy<Value = StackSpec> {
                     Some(Some(_)) => {}
                 }
             }
+            // A port of a service the stack does not run only warns: leave those unset.
+            let runs = |key: &str| match key {
+                "node_exporter" => node_exporter,
+                "cadvisor" => cadvisor,
+                "postgres" => usage && external_db.is_none(),
+                _ => true,
+            };
+            ports.retain(|key, _| runs(key));
+            // With usage off, `[components.postgres]` only warns: keep it to usage on.
+            let external_db = external_db.filter(|_| usage);
             StackSpec {
                 name,
                 bind,
                 usage,
                 ports,
                 apps,
+                node_exporter,
+                cadvisor,
+                external_db,
             }
         })
 }
@@ -283,6 +310,16 @@ fn to_toml(spec: &StackSpec) -> String {
         ports.insert((*key).into(), value);
     }
     doc.insert("ports".into(), Value::Table(ports));
+    let mut components = Table::new();
+    components.insert("node_exporter".into(), spec.node_exporter.into());
+    components.insert("cadvisor".into(), spec.cadvisor.into());
+    if let Some(host) = &spec.external_db {
+        let mut db = Table::new();
+        db.insert("host".into(), host.clone().into());
+        db.insert("sslmode".into(), "require".into());
+        components.insert("postgres".into(), Value::Table(db));
+    }
+    doc.insert("components".into(), Value::Table(components));
     let mut apps = Table::new();
     for app in &spec.apps {
         let mut t = Table::new();
@@ -410,7 +447,15 @@ fn assert_outputs(spec: &StackSpec, files: &BTreeMap<String, String>) {
         .map(|p| p["published"].as_str().unwrap().to_owned())
         .collect();
     for key in PortKey::ALL {
-        if key == PortKey::Postgres && !spec.usage {
+        let runs = match key {
+            PortKey::Postgres => spec.usage && spec.external_db.is_none(),
+            PortKey::NodeExporter => spec.node_exporter,
+            PortKey::Cadvisor => spec.cadvisor,
+            _ => true,
+        };
+        if !runs {
+            // Not run, not published, not even present.
+            assert!(services.get(key.service()).is_none(), "{key:?}");
             continue;
         }
         let unspecified = bind
@@ -450,6 +495,29 @@ fn assert_outputs(spec: &StackSpec, files: &BTreeMap<String, String>) {
             ),
             Some(None) => {}
         }
+    }
+
+    // An external database: the scraper and Grafana both point at it, compose runs none.
+    if let Some(host) = &spec.external_db {
+        let scraper: toml::Table = toml::from_str(&files["usage-scraper/scraper.toml"]).unwrap();
+        assert_eq!(scraper["postgres"]["host"].as_str(), Some(host.as_str()));
+        assert_eq!(scraper["postgres"]["sslmode"].as_str(), Some("require"));
+        let datasources: serde_json::Value =
+            serde_yaml_ng::from_str(&files["grafana/provisioning/datasources/datasources.yaml"])
+                .unwrap();
+        let postgres = datasources["datasources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["uid"] == "postgres")
+            .expect("a PostgreSQL datasource");
+        let url = if host.contains(':') {
+            format!("[{host}]:5432")
+        } else {
+            format!("{host}:5432")
+        };
+        assert_eq!(postgres["url"], url.as_str());
+        assert!(services.get("postgres").is_none());
     }
 
     let env_example = &files[".env.example"];
@@ -551,6 +619,9 @@ fn yaml_hostile_characters_round_trip() {
         bind: None,
         usage: true,
         ports: BTreeMap::new(),
+        node_exporter: true,
+        cadvisor: true,
+        external_db: None,
         apps: vec![AppSpec {
             name: "web".into(),
             image: Some("nginx:1.27".into()),
