@@ -932,6 +932,18 @@ fn resolve_components(
     (components, external)
 }
 
+/// How deep a relative `/`-separated path ends below its folder, and whether it ever
+/// climbs above it (`a/../../b`).
+fn path_depth(relative: &str) -> (i32, bool) {
+    let mut depth = 0i32;
+    let mut escapes = false;
+    for segment in relative.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        depth += if segment == ".." { -1 } else { 1 };
+        escapes |= depth < 0;
+    }
+    (depth, escapes)
+}
+
 /// The host and port of a `postgres://user:password@host:port/db` URL (never the rest).
 fn url_host_port(url: &str) -> Option<(&str, Option<u16>)> {
     let rest = url.split_once("://")?.1;
@@ -996,12 +1008,7 @@ fn resolve_external_db(
         Some(path) => {
             let span = cx.spans.value_span(&at("root_cert"));
             let relative = path.strip_prefix("./").unwrap_or(path);
-            let mut depth = 0i32;
-            let mut escapes = false;
-            for segment in relative.split('/').filter(|s| !s.is_empty() && *s != ".") {
-                depth += if segment == ".." { -1 } else { 1 };
-                escapes |= depth < 0;
-            }
+            let (depth, escapes) = path_depth(relative);
             if path.starts_with('/') {
                 Some(VolumeSource::Absolute(path.to_owned()))
             } else if path.trim().is_empty() || depth == 0 || path.ends_with('/') {
@@ -1885,12 +1892,7 @@ fn resolve_runtime(cx: &mut Cx<'_>, app: &raw::App, name: &str, pointer: &str) -
             .strip_prefix("./")
             .or_else(|| (source == ".").then_some(""))
         {
-            let mut depth = 0i32;
-            let mut escapes = false;
-            for segment in rel.split('/').filter(|s| !s.is_empty() && *s != ".") {
-                depth += if segment == ".." { -1 } else { 1 };
-                escapes |= depth < 0;
-            }
+            let (_, escapes) = path_depth(rel);
             if escapes {
                 bad(
                     cx,
