@@ -139,7 +139,8 @@ r = json.load(open(sys.argv[1]))
 s = r["systems"]
 counts = {k: sum(len(v[k]) for v in s.values()) for k in ("packages", "apps", "checks", "devShells")}
 print(", ".join(f"{n} {k}" for k, n in counts.items())
-      + f", {len(s)} formatters, {len(s)} mkStack (demo); version {r['version']}")
+      + f", {len(s)} formatters, {sum('mkStackDemo' in v for v in s.values())} mkStack (demo)"
+      + f", {sum('mkStackTeam' in v for v in s.values())} mkStack (team, files); version {r['version']}")
 EOF
 )"
 else

@@ -111,6 +111,11 @@ let
         "demo-app-image"
       ];
       demo = flake.lib.${system}.mkStack { stack = "${flake}/examples/demo/stack.toml"; };
+      # a stack that names files beside it (build contexts, root_cert) passes its folder
+      team = flake.lib.${system}.mkStack {
+        stack = "${flake}/examples/team/stack.toml";
+        files = "${flake}/examples/team";
+      };
     in
     assert names "packages.${system}" packages (binaries ++ imageNames ++ [ "default" ]);
     assert names "apps.${system}" apps [
@@ -151,6 +156,7 @@ let
       devShells = drvs "devShells.${system}" flake.devShells.${system};
       formatter = drv "formatter.${system}" flake.formatter.${system};
       mkStackDemo = drv "lib.${system}.mkStack (examples/demo)" demo;
+      mkStackTeam = drv "lib.${system}.mkStack (examples/team, files)" team;
       images = {
         usage-scraper = image system "usage-scraper" packages.usage-scraper-image;
         demo-app = image system "demo-app" packages.demo-app-image;
