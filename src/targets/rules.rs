@@ -753,9 +753,15 @@ fn host_disks(stack: &Stack) -> (Vec<Rule>, Vec<TestCase>) {
         labels: vec![(alert::SEVERITY, alert::CRITICAL.to_owned())],
         summary: format!("disk {} is almost full", label_ref("mountpoint")),
         description: format!(
-            "{} ({}) has only {{{{ $value | humanizePercentage }}}} space left: Prometheus, Loki, Tempo and PostgreSQL stop writing when it is full.",
+            "{} ({}) has only {{{{ $value | humanizePercentage }}}} space left: {} stop writing when it is full.",
             label_ref("mountpoint"),
-            label_ref("device")
+            label_ref("device"),
+            // The stores on this host: PostgreSQL only when it is the stack's own.
+            if stack.bundled_postgres() {
+                "Prometheus, Loki, Tempo and PostgreSQL"
+            } else {
+                "Prometheus, Loki and Tempo"
+            }
         ),
         dashboard: disk_link,
     };
