@@ -988,12 +988,18 @@ fn resolve_external_db(
         } else {
             format!(": `{}`", db.host)
         };
-        let url_parts = url_host_port(host).map(|(h, p)| {
-            format!(
-                "from this URL: `host = \"{h}\"`{}; ",
-                p.map_or(String::new(), |p| format!(", `port = {p}`"))
-            )
-        });
+        let url_parts = url_host_port(host)
+            .or_else(|| {
+                let (h, p) = host.rsplit_once(':')?;
+                Some((h, Some(p.parse().ok()?)))
+            })
+            .filter(|_| why != "is not a host name")
+            .map(|(h, p)| {
+                format!(
+                    "here: `host = \"{h}\"`{}; ",
+                    p.map_or(String::new(), |p| format!(", `port = {p}`"))
+                )
+            });
         cx.error(
             Diagnostic::error(
                 cx.spans.value_span(&at("host")),
